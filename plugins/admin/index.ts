@@ -1,0 +1,39 @@
+// The admin listener's /admin/* API. Every route needs `Authorization: Bearer
+// $ADMIN_TOKEN`; with no token configured the admin API refuses everything.
+import fp from 'fastify-plugin'
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance, FastifyRequest, FastifyReply } from 'fastify'
+import { sendProblem } from '../../src/errors.js'
+import type { GatewayContext } from '../../src/context.js'
+
+const digest = (value: string) => createHash('sha256').update(value).digest()
+
+/** Constant-time bearer check: compare digests, so length differences leak nothing either. */
+export function adminGuard (token: string | undefined) {
+  const expected = token === undefined ? undefined : digest(token)
+  return async function guard (request: FastifyRequest, reply: FastifyReply) {
+    if (expected === undefined) {
+      return sendProblem(reply, 403, 'GW_ADMIN_DISABLED', 'The admin API is disabled: set ADMIN_TOKEN to enable it')
+    }
+    const header = request.headers.authorization
+    const presented = header?.startsWith('Bearer ') ? header.slice(7).trim() : ''
+    if (!presented || !timingSafeEqual(digest(presented), expected)) {
+      return sendProblem(reply, 401, 'GW_ADMIN_UNAUTHORIZED', 'Send Authorization: Bearer <ADMIN_TOKEN>', { headers: { 'www-authenticate': 'Bearer realm="healthpay-admin"' } })
+    }
+  }
+}
+
+async function admin (app: FastifyInstance, { context }: { context: GatewayContext }): Promise<void> {
+  app.register(async (scope) => {
+    scope.addHook('onRequest', adminGuard(context.config.server.adminToken))
+    scope.get('/upstreams', async () => {
+      const services: Record<string, unknown> = {}
+      for (const [name, service] of context.services) {
+        services[name] = { loadBalancing: service.config.loadBalancing, timeoutMs: service.timeoutMs, targets: service.summary() }
+      }
+      return { services }
+    })
+  }, { prefix: '/admin' })
+}
+
+export default fp(admin, { name: 'healthpay-admin', fastify: '5.x' })

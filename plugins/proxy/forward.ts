@@ -1,0 +1,180 @@
+// The per-route request handler: pick a target, send the request on its pool,
+// stream the answer back. Retries once on another target when the request cannot
+// have reached the first (refused / connect timeout), and — idempotent methods with
+// no body sent — on a reset.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Dispatcher } from 'undici'
+import { BadPathError } from '../../src/errors.js'
+import { requestHeaderBuilder, responseHeaderBuilder, type ForwardedFacts } from './headers.js'
+import { requestBody, type LazyBody } from './request-body.js'
+import { openTunnel, kUpgrade, type TunnelRegistry, type UpgradeRequest } from './tunnel.js'
+import { NoHealthyTargetError, UpstreamUnreachableError, UpstreamTimeoutError, BadUpstreamResponseError } from './errors.js'
+import type { UpstreamService, PooledTarget } from './upstream-service.js'
+import type { FailureKind } from './target.js'
+import type { RouteConfig } from './options.js'
+
+export interface ForwarderOptions {
+  route: RouteConfig
+  service: UpstreamService
+  bodyLimit: number
+  /** is the peer at this address a trusted proxy (TRUST_PROXY)? */
+  isTrusted: (address: string) => boolean
+  tunnels: TunnelRegistry
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
+
+type Outcome = { kind: FailureKind, reached: boolean } | { kind: 'aborted' } | { kind: 'local' }
+
+/** How an undici error bears on the target and on whether a retry is safe. */
+function classify (err: NodeJS.ErrnoException): Outcome {
+  switch (err.code) {
+    case 'ECONNREFUSED': case 'EHOSTUNREACH': case 'ENETUNREACH': case 'ENOTFOUND': case 'EAI_AGAIN':
+      return { kind: 'refused', reached: false }
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return { kind: 'timeout', reached: false }
+    case 'UND_ERR_HEADERS_TIMEOUT': case 'UND_ERR_BODY_TIMEOUT':
+      return { kind: 'timeout', reached: true }
+    case 'UND_ERR_ABORTED': case 'ABORT_ERR':
+      return { kind: 'aborted' }
+    case 'GW_REQUEST_BODY_TOO_LARGE': case 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH':
+      return { kind: 'local' }
+    default:
+      return { kind: 'reset', reached: true }
+  }
+}
+
+export function createForwarder (opts: ForwarderOptions) {
+  const { route, service, bodyLimit, isTrusted, tunnels } = opts
+  const timeoutMs = route.timeoutMs ?? service.timeoutMs
+  const buildRequestHeaders = requestHeaderBuilder(route.headers?.request)
+  const buildResponseHeaders = responseHeaderBuilder(route.headers?.response)
+  const stripLength = route.stripPrefix ? route.prefix.length : 0
+
+  function facts (request: FastifyRequest, target: PooledTarget): ForwardedFacts {
+    const address = request.raw.socket.remoteAddress ?? ''
+    return {
+      host: route.preserveHost && request.headers.host ? request.headers.host : target.host,
+      requestId: request.id,
+      clientAddress: address,
+      trusted: isTrusted(address),
+      protocol: request.protocol
+    }
+  }
+
+  function attempt (request: FastifyRequest, reply: FastifyReply, path: string, body: LazyBody | null, failed?: PooledTarget): void {
+    const target = service.pick(failed)
+    if (target === undefined) {
+      reply.send(failed ? new UpstreamUnreachableError(service.name) : new NoHealthyTargetError(service.name))
+      return
+    }
+    const raw = request.raw
+    const abort = new AbortController()
+    // 'close' on the response before it finished: the client went away
+    const onClientGone = () => { if (!reply.raw.writableFinished) abort.abort() }
+    reply.raw.once('close', onClientGone)
+    target.inflight++
+    const options: Dispatcher.RequestOptions = {
+      path: target.basePath + path,
+      method: raw.method as Dispatcher.HttpMethod,
+      headers: buildRequestHeaders(raw.headers, facts(request, target)),
+      // undici accepts any async iterable; its typings list only Readable
+      body: body as unknown as Dispatcher.RequestOptions['body'],
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: abort.signal
+    }
+    target.pool.request(options, (err, res) => {
+      if (err) {
+        target.inflight--
+        reply.raw.off('close', onClientGone)
+        onError(err as NodeJS.ErrnoException, request, reply, path, body, target, abort.signal.aborted)
+        return
+      }
+      let released = false
+      const release = () => { if (!released) { released = true; target.inflight-- } }
+      res.body.once('close', release)
+      res.body.once('error', (e: NodeJS.ErrnoException) => {
+        if (!abort.signal.aborted && e.code !== 'UND_ERR_ABORTED') target.onFailure('reset', service.now())
+      })
+      target.onResponse(res.statusCode, service.now())
+      try {
+        reply.code(res.statusCode)
+      } catch {
+        res.body.destroy()
+        reply.send(new BadUpstreamResponseError(service.name))
+        return
+      }
+      reply.headers(buildResponseHeaders(res.headers))
+      reply.send(res.body)
+    })
+  }
+
+  function onError (err: NodeJS.ErrnoException, request: FastifyRequest, reply: FastifyReply, path: string, body: LazyBody | null, target: PooledTarget, clientGone: boolean): void {
+    const outcome = classify(err)
+    if (clientGone || outcome.kind === 'aborted' || reply.sent) return
+    if (outcome.kind === 'local') {
+      reply.send(err)
+      return
+    }
+    target.onFailure(outcome.kind, service.now())
+    const first = !(request as RetriedRequest)[kRetried]
+    const bodyIntact = body === null || !body.started
+    const safe = !outcome.reached || (outcome.kind === 'reset' && IDEMPOTENT.has(request.method))
+    if (first && bodyIntact && safe) {
+      (request as RetriedRequest)[kRetried] = true
+      request.log.debug({ target: target.origin, err: err.code }, 'retrying on another target')
+      attempt(request, reply, path, body, target)
+      return
+    }
+    request.log.warn({ target: target.origin, err: err.code ?? err.message }, 'upstream request failed')
+    // a connect timeout never reached the service: unreachable, not slow
+    reply.send(outcome.kind === 'timeout' && outcome.reached
+      ? new UpstreamTimeoutError(service.name, timeoutMs)
+      : new UpstreamUnreachableError(service.name))
+  }
+
+  return function forward (request: FastifyRequest, reply: FastifyReply): FastifyReply {
+    const raw = request.raw as UpgradeRequest
+    let path = raw.url!
+    if (hasDotSegment(path)) throw new BadPathError()
+    if (stripLength) {
+      path = path.slice(stripLength)
+      if (path[0] !== '/') path = '/' + path
+    }
+    const upgrade = raw[kUpgrade]
+    if (upgrade !== undefined && route.websocket) {
+      const target = service.pick()
+      if (!target) throw new NoHealthyTargetError(service.name)
+      reply.hijack()
+      const headers = buildRequestHeaders(raw.headers, facts(request, target))
+      openTunnel({
+        request, upgrade, target, path: target.basePath + path, headers, timeoutMs, tunnels,
+        onUpstreamFailure: (err) => {
+          const outcome = classify(err)
+          if (outcome.kind !== 'aborted' && outcome.kind !== 'local') target.onFailure(outcome.kind, service.now())
+        }
+      })
+      return reply
+    }
+    attempt(request, reply, path, requestBody(raw, bodyLimit))
+    return reply
+  }
+}
+
+const kRetried = Symbol('retried')
+type RetriedRequest = FastifyRequest & { [kRetried]?: boolean }
+
+/** "..", "/../", "%2e%2e" and friends: never forwarded (the upstream might resolve them). */
+export function hasDotSegment (url: string): boolean {
+  const end = url.indexOf('?')
+  const path = end === -1 ? url : url.slice(0, end)
+  if (path.indexOf('.') === -1 && path.indexOf('%') === -1 && path.indexOf('\\') === -1) return false
+  let decoded = path
+  try {
+    decoded = decodeURIComponent(path)
+  } catch {
+    return true
+  }
+  return decoded.replace(/\\/g, '/').split('/').some((segment) => segment === '..' || segment === '.')
+}

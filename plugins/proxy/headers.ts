@@ -1,0 +1,74 @@
+// Which request headers go upstream and which response headers come back.
+// Pure functions over plain header objects; compiled once per route.
+import type { IncomingHttpHeaders } from 'node:http'
+
+/** RFC 9110 §7.6.1 hop-by-hop headers, plus `expect` (Node answers 100-continue itself). */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']
+
+/** Headers the gateway sets itself: any client-sent copy is dropped first. */
+const GATEWAY_OWNED = ['host', 'expect', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-consumer-id', 'x-consumer-tier', 'x-consumer-roles']
+
+export type OutgoingHeaders = Record<string, string | string[]>
+
+export interface HeaderTransform { add?: Readonly<Record<string, string>>, remove?: readonly string[] }
+
+export interface ForwardedFacts {
+  host: string
+  requestId: string
+  clientAddress: string
+  /** the peer is a trusted proxy: its X-Forwarded-* are kept and extended */
+  trusted: boolean
+  protocol: 'http' | 'https'
+}
+
+/** Compiles the per-route request header function. */
+export function requestHeaderBuilder (transform: HeaderTransform = {}): (incoming: IncomingHttpHeaders, facts: ForwardedFacts) => OutgoingHeaders {
+  const drop = new Set([...HOP_BY_HOP, ...GATEWAY_OWNED, ...(transform.remove ?? []).map((h) => h.toLowerCase())])
+  const add = Object.entries(transform.add ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const)
+  return (incoming, facts) => {
+    const out: OutgoingHeaders = {}
+    const connection = incoming.connection
+    const listed = connection && connection !== 'keep-alive' && connection !== 'close' ? connectionTokens(connection) : undefined
+    for (const name in incoming) {
+      if (drop.has(name) || listed?.has(name)) continue
+      const value = incoming[name]
+      if (value !== undefined) out[name] = value
+    }
+    out.host = facts.host
+    out['x-request-id'] = facts.requestId
+    const priorFor = incoming['x-forwarded-for']
+    out['x-forwarded-for'] = facts.trusted && priorFor ? `${priorFor}, ${facts.clientAddress}` : facts.clientAddress
+    out['x-forwarded-proto'] = (facts.trusted && firstValue(incoming['x-forwarded-proto'])) || facts.protocol
+    const forwardedHost = (facts.trusted && firstValue(incoming['x-forwarded-host'])) || incoming.host
+    if (forwardedHost) out['x-forwarded-host'] = forwardedHost
+    if (facts.trusted && incoming.forwarded) out.forwarded = incoming.forwarded
+    for (const [k, v] of add) out[k] = v
+    return out
+  }
+}
+
+/** Compiles the per-route response header function (upstream → client). */
+export function responseHeaderBuilder (transform: HeaderTransform = {}): (upstream: Record<string, string | string[] | undefined>) => OutgoingHeaders {
+  const drop = new Set([...HOP_BY_HOP, ...(transform.remove ?? []).map((h) => h.toLowerCase())])
+  const add = Object.entries(transform.add ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const)
+  return (upstream) => {
+    const out: OutgoingHeaders = {}
+    const connection = upstream.connection
+    const listed = typeof connection === 'string' && connection !== 'keep-alive' && connection !== 'close' ? connectionTokens(connection) : undefined
+    for (const name in upstream) {
+      if (drop.has(name) || listed?.has(name)) continue
+      const value = upstream[name]
+      if (value !== undefined) out[name] = value
+    }
+    for (const [k, v] of add) out[k] = v
+    return out
+  }
+}
+
+function connectionTokens (value: string): Set<string> {
+  return new Set(value.toLowerCase().split(',').map((t) => t.trim()).filter(Boolean))
+}
+
+function firstValue (value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
+}

@@ -1,0 +1,97 @@
+// Services (upstreams with targets) and routes: schema and defaults.
+import { Type, type Static } from '@sinclair/typebox'
+import { Strict, PositiveInt, DurationMs, HttpUrl, type DeepReadonly } from '../../src/config/types.js'
+
+const Millis = Type.Integer({ minimum: 1, maximum: 86_400_000, description: 'milliseconds (1–86400000)' })
+
+export const TargetSchema = Strict({
+  url: HttpUrl,
+  weight: Type.Integer({ minimum: 1, maximum: 1000, default: 1 })
+})
+
+export const HealthCheckSchema = Strict({
+  enabled: Type.Boolean({ default: true }),
+  path: Type.String({ pattern: '^/', default: '/health' }),
+  intervalMs: DurationMs(5000),
+  timeoutMs: DurationMs(1000),
+  healthyThreshold: PositiveInt(2, 100),
+  unhealthyThreshold: PositiveInt(2, 100)
+}, { default: {} })
+
+export const PassiveHealthSchema = Strict({
+  enabled: Type.Boolean({ default: true }),
+  /** consecutive connection failures (reset, timeout) before ejection; a refused connection ejects at once */
+  consecutiveFailures: PositiveInt(3, 1000),
+  /** consecutive 5xx answers before ejection */
+  consecutive5xx: PositiveInt(5, 1000),
+  /** first ejection lasts this long; each further ejection in a row adds as much again */
+  ejectMs: DurationMs(10_000),
+  maxEjectMs: DurationMs(300_000)
+}, { default: {} })
+
+export const LoadBalancing = Type.Union([
+  Type.Literal('round-robin'), Type.Literal('least-connections'), Type.Literal('weighted')
+], { default: 'round-robin' })
+
+export const ServiceSchema = Strict({
+  targets: Type.Array(TargetSchema, { minItems: 1 }),
+  loadBalancing: LoadBalancing,
+  healthCheck: HealthCheckSchema,
+  passiveHealth: PassiveHealthSchema,
+  /** how often host names in target URLs are resolved again (service discovery) */
+  resolveIntervalMs: DurationMs(30_000),
+  /** upstream request timeout; defaults to breaker.timeoutMs */
+  timeoutMs: Type.Optional(Millis),
+  /** keep-alive connections per target */
+  connectionsPerTarget: PositiveInt(128, 10_000)
+})
+
+const HeaderMap = Type.Record(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' }), Type.String())
+const HeaderTransform = Strict({
+  add: Type.Optional(HeaderMap),
+  remove: Type.Optional(Type.Array(Type.String({ minLength: 1 })))
+})
+
+export const RouteSchema = Strict({
+  name: Type.Optional(Type.String({ minLength: 1 })),
+  /** path prefix, no trailing slash: "/v1/api" matches /v1/api and /v1/api/... */
+  prefix: Type.String({ pattern: '^/[A-Za-z0-9._~!$&\'()*+,;=:@%/-]*[^/]$', description: 'a path starting with "/" and not ending with "/"' }),
+  service: Type.String({ minLength: 1 }),
+  stripPrefix: Type.Boolean({ default: false }),
+  preserveHost: Type.Boolean({ default: false }),
+  /** proxy WebSocket upgrades on this prefix to the service (e.g. graphql-transport-ws) */
+  websocket: Type.Boolean({ default: false }),
+  auth: Type.Union([Type.Literal('public'), Type.Literal('authenticated')], { default: 'authenticated' }),
+  /** any-of: the consumer needs at least one of these roles */
+  roles: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+  rateLimit: Type.Optional(Strict({ max: Type.Integer({ minimum: 1 }), windowMs: Type.Optional(Millis) })),
+  fallback: Type.Optional(Strict({
+    status: Type.Integer({ minimum: 200, maximum: 599, default: 503 }),
+    body: Type.Unknown(),
+    headers: Type.Optional(HeaderMap)
+  })),
+  headers: Type.Optional(Strict({ request: Type.Optional(HeaderTransform), response: Type.Optional(HeaderTransform) })),
+  /** validate requests against openapi/openapi.yaml before proxying */
+  validate: Type.Boolean({ default: false }),
+  /** overrides the service's timeout for this route */
+  timeoutMs: Type.Optional(Millis)
+})
+
+export type TargetConfig = DeepReadonly<Static<typeof TargetSchema>>
+export type ServiceConfig = DeepReadonly<Static<typeof ServiceSchema>>
+export type RouteConfig = DeepReadonly<Static<typeof RouteSchema>>
+
+export const defaultServices = (): Record<string, unknown> => ({
+  command: { targets: [{ url: 'http://127.0.0.1:3000' }] },
+  query: { targets: [{ url: 'http://127.0.0.1:4000' }] }
+})
+
+// SPEC.md §3. Order does not matter for matching (the router prefers the longest
+// static prefix), it is the order /admin/routes lists them in.
+export const defaultRoutes = (): unknown[] => [
+  { name: 'auth', prefix: '/v1/auth', service: 'command', auth: 'public' },
+  { name: 'commands', prefix: '/v1/commands', service: 'command', validate: true },
+  { name: 'analytics', prefix: '/v1/api/analytics', service: 'query', roles: ['analyst', 'admin'] },
+  { name: 'api', prefix: '/v1/api', service: 'query' },
+  { name: 'graphql', prefix: '/v1/graphql', service: 'query', websocket: true }
+]

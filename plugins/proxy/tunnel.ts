@@ -1,0 +1,114 @@
+// WebSocket (and any HTTP/1.1 Upgrade) proxying: the upgrade request goes to the
+// target, its 101 answer — Sec-WebSocket-Protocol included — comes back verbatim,
+// then bytes are piped both ways. Frames are never parsed, so graphql-transport-ws
+// or any other sub-protocol passes through intact.
+import http from 'node:http'
+import https from 'node:https'
+import type { Duplex } from 'node:stream'
+import { STATUS_CODES } from 'node:http'
+import type { FastifyRequest } from 'fastify'
+import type { OutgoingHeaders } from './headers.js'
+import type { PooledTarget } from './upstream-service.js'
+import { buildProblem, PROBLEM_CONTENT_TYPE } from '../../src/errors.js'
+
+/** What the upgrade dispatcher attaches to the raw request. */
+export interface UpgradeContext { socket: Duplex, head: Buffer }
+export const kUpgrade = Symbol.for('healthpay.gateway.upgrade')
+export type UpgradeRequest = http.IncomingMessage & { [kUpgrade]?: UpgradeContext }
+
+/** Open tunnels, so shutdown can close them. */
+export type TunnelRegistry = Set<Duplex>
+
+export interface TunnelOptions {
+  request: FastifyRequest
+  upgrade: UpgradeContext
+  target: PooledTarget
+  path: string
+  headers: OutgoingHeaders
+  timeoutMs: number
+  tunnels: TunnelRegistry
+  onUpstreamFailure: (err: NodeJS.ErrnoException) => void
+}
+
+export function openTunnel (opts: TunnelOptions): void {
+  const { request, upgrade, target, tunnels } = opts
+  const client = upgrade.socket
+  const url = new URL(target.origin)
+  const headers = { ...opts.headers, connection: 'Upgrade', upgrade: request.headers.upgrade as string }
+  const upstreamRequest = (url.protocol === 'https:' ? https : http).request({
+    hostname: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port,
+    path: opts.path,
+    method: request.method,
+    headers,
+    agent: false,
+    timeout: opts.timeoutMs,
+    ...(url.protocol === 'https:' ? { servername: target.host.replace(/:\d+$/, '') } : {})
+  })
+  let answered = false
+  const fail = (status: number, code: string, detail: string) => {
+    if (answered) return
+    answered = true
+    writeRawProblem(client, request, status, code, detail)
+  }
+
+  upstreamRequest.on('upgrade', (res, upstream, upstreamHead) => {
+    answered = true
+    upstreamRequest.setTimeout(0)
+    client.write(statusLine(res) + rawHeaderLines(res.rawHeaders) + '\r\n')
+    if (upstreamHead.length) client.write(upstreamHead)
+    if (upgrade.head.length) upstream.write(upgrade.head)
+    tunnels.add(client)
+    const closeBoth = () => {
+      tunnels.delete(client)
+      client.destroy()
+      upstream.destroy()
+    }
+    upstream.on('error', closeBoth).on('close', closeBoth)
+    client.on('error', closeBoth).on('close', closeBoth)
+    upstream.pipe(client)
+    client.pipe(upstream)
+  })
+
+  // the target declined the upgrade: relay its answer as it is
+  upstreamRequest.on('response', (res) => {
+    answered = true
+    client.write(statusLine(res) + rawHeaderLines(res.rawHeaders, true) + 'connection: close\r\n\r\n')
+    res.pipe(client)
+  })
+
+  upstreamRequest.on('timeout', () => {
+    upstreamRequest.destroy()
+    opts.onUpstreamFailure(Object.assign(new Error('upgrade timed out'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))
+    fail(504, 'GW_PROXY_UPSTREAM_TIMEOUT', `Service did not answer the upgrade within ${opts.timeoutMs} ms`)
+  })
+  upstreamRequest.on('error', (err: NodeJS.ErrnoException) => {
+    if (answered) return
+    opts.onUpstreamFailure(err)
+    fail(502, 'GW_PROXY_UPSTREAM_UNREACHABLE', 'The service behind this route could not be reached; retry shortly')
+  })
+  client.on('error', () => upstreamRequest.destroy())
+  upstreamRequest.end()
+}
+
+function statusLine (res: http.IncomingMessage): string {
+  return `HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? STATUS_CODES[res.statusCode!] ?? ''}\r\n`
+}
+
+const SKIP_ON_REFUSAL = new Set(['connection', 'keep-alive', 'transfer-encoding'])
+
+function rawHeaderLines (raw: string[], dropHopByHop = false): string {
+  let out = ''
+  for (let i = 0; i < raw.length; i += 2) {
+    if (dropHopByHop && SKIP_ON_REFUSAL.has(raw[i]!.toLowerCase())) continue
+    out += `${raw[i]}: ${raw[i + 1]}\r\n`
+  }
+  return out
+}
+
+/** A problem+json answer written straight to a socket the HTTP server no longer owns. */
+export function writeRawProblem (socket: Duplex, request: FastifyRequest, status: number, code: string, detail: string): void {
+  if (socket.destroyed) return
+  const body = JSON.stringify(buildProblem(request, status, code, detail))
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${request.id}\r\nconnection: close\r\n\r\n${body}`)
+}

@@ -1,0 +1,185 @@
+// loadConfig: environment + optional file → one validated, deep-frozen GatewayConfig.
+// Precedence: built-in defaults < GATEWAY_CONFIG file < environment variables.
+import { Value } from '@sinclair/typebox/value'
+import type { TSchema } from '@sinclair/typebox'
+import { GatewayConfigSchema, type GatewayConfig, type MutableGatewayConfig } from './schema.js'
+import { readEnv } from './env.js'
+import { readConfigFile, ConfigFileError } from './file.js'
+import { defaultRoutes, defaultServices, ServiceSchema } from '../../plugins/proxy/options.js'
+
+export type { GatewayConfig } from './schema.js'
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[]
+  constructor (problems: string[]) {
+    super(`Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+export interface LoadedConfig {
+  config: GatewayConfig
+  warnings: string[]
+}
+
+/** Reads process.env (or the given env) and the GATEWAY_CONFIG file. Throws ConfigError. */
+export function loadConfig (env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const problems: string[] = []
+  const filePath = env.GATEWAY_CONFIG?.trim()
+  let file: Record<string, unknown> = {}
+  if (filePath) {
+    try {
+      file = readConfigFile(filePath)
+    } catch (err) {
+      if (err instanceof ConfigFileError) throw new ConfigError([err.message])
+      throw err
+    }
+  }
+  const fromEnv = readEnv(env)
+  problems.push(...fromEnv.problems)
+  const input = structuredClone(file)
+  for (const { path, value } of fromEnv.values) setPath(input, path, value)
+  const config = resolve(input, { problems, envSources: fromEnv.sources, fileLabel: filePath ? `in ${filePath}` : undefined })
+  return { config, warnings: fromEnv.warnings }
+}
+
+/** Validates a config object (e.g. built by a test) the same way, filling defaults. */
+export function resolveConfig (input: unknown): GatewayConfig {
+  return resolve(structuredClone(input ?? {}) as Record<string, unknown>, { problems: [] })
+}
+
+interface ResolveContext {
+  problems: string[]
+  envSources?: Map<string, { name: string, raw: string }>
+  fileLabel?: string
+}
+
+function resolve (input: Record<string, unknown>, ctx: ResolveContext): GatewayConfig {
+  // services merge by name over the defaults; routes replace the defaults wholesale
+  const services = isPlainObject(input.services) ? input.services : {}
+  input.services = { ...defaultServices(), ...services }
+  if (input.routes === undefined) input.routes = defaultRoutes()
+  // Value.Default does not descend into Record values: default each service itself
+  for (const service of Object.values(input.services as Record<string, unknown>)) {
+    if (isPlainObject(service)) Value.Default(ServiceSchema, service)
+  }
+  Value.Default(GatewayConfigSchema, input)
+  const { problems } = ctx
+  for (const error of Value.Errors(GatewayConfigSchema, input)) {
+    problems.push(describe(error, ctx))
+  }
+  if (problems.length === 0) crossCheck(input as MutableGatewayConfig, ctx)
+  if (problems.length > 0) throw new ConfigError(dedupe(problems))
+  const config = input as MutableGatewayConfig
+  for (const route of config.routes) route.name ??= route.prefix.replace(/^\//, '').replace(/[^A-Za-z0-9]+/g, '-')
+  return deepFreeze(config) as GatewayConfig
+}
+
+function crossCheck (config: MutableGatewayConfig, ctx: ResolveContext): void {
+  const { problems } = ctx
+  const seen = new Map<string, number>()
+  config.routes.forEach((route, i) => {
+    if (!(route.service in config.services)) {
+      problems.push(`${keyLabel(`/routes/${i}/service`, ctx)}: got ${JSON.stringify(route.service)}, expected one of the configured services: ${Object.keys(config.services).join(', ')}`)
+    }
+    const previous = seen.get(route.prefix)
+    if (previous !== undefined) problems.push(`${keyLabel(`/routes/${i}/prefix`, ctx)}: got ${JSON.stringify(route.prefix)}, expected a prefix not already used by routes[${previous}]`)
+    seen.set(route.prefix, i)
+    if (route.prefix === '/ws' || route.prefix.startsWith('/admin') || ['/health', '/ready', '/docs', '/openapi.json', '/openapi.yaml'].includes(route.prefix)) {
+      problems.push(`${keyLabel(`/routes/${i}/prefix`, ctx)}: got ${JSON.stringify(route.prefix)}, expected a prefix that does not shadow the gateway's own endpoints (/health, /ready, /docs, /openapi.*, /ws, /admin)`)
+    }
+  })
+  const { versions, defaultVersion, deprecated } = config.versioning
+  if (!versions.includes(defaultVersion)) {
+    problems.push(`${keyLabel('/versioning/defaultVersion', ctx)}: got ${defaultVersion}, expected one of the supported versions ${versions.join(', ')}`)
+  }
+  deprecated.forEach((d, i) => {
+    if (!versions.includes(d.version)) problems.push(`${keyLabel(`/versioning/deprecated/${i}/version`, ctx)}: got ${d.version}, expected one of the supported versions ${versions.join(', ')}`)
+    if (Number.isNaN(Date.parse(`${d.sunset}T00:00:00Z`))) problems.push(`${keyLabel(`/versioning/deprecated/${i}/sunset`, ctx)}: got ${JSON.stringify(d.sunset)}, expected a real calendar date YYYY-MM-DD`)
+  })
+  const { port, adminPort } = config.server
+  if (port !== 0 && port === adminPort) {
+    problems.push(`${keyLabel('/server/adminPort', ctx)}: got ${adminPort}, expected a port different from the public port ${port}`)
+  }
+}
+
+interface SchemaError { type: number, path: string, value: unknown, message: string, schema: TSchema }
+
+function describe (error: SchemaError, ctx: ResolveContext): string {
+  const key = keyLabel(error.path, ctx)
+  const env = findEnvSource(error.path, ctx)
+  const got = env ? '' : `got ${preview(error.value)}, `
+  const schema = error.schema as TSchema & { properties?: Record<string, unknown>, anyOf?: Array<{ const?: unknown }>, description?: string }
+  if (error.type === 42 /* additional property */ && schema.properties) {
+    return `${key}: unknown key, expected one of: ${Object.keys(schema.properties).join(', ')}`
+  }
+  if (error.value === undefined) return `${key}: missing, expected ${expected(schema, error.message)}`
+  return `${key}: ${got}expected ${expected(schema, error.message)}`
+}
+
+function expected (schema: TSchema & { anyOf?: Array<{ const?: unknown }>, description?: string }, message: string): string {
+  if (schema.anyOf?.every((s) => 'const' in s)) return `one of ${schema.anyOf.map((s) => JSON.stringify(s.const)).join(', ')}`
+  const bounds = [
+    schema.minimum !== undefined ? `≥ ${schema.minimum}` : '',
+    schema.exclusiveMinimum !== undefined ? `> ${schema.exclusiveMinimum}` : '',
+    schema.maximum !== undefined ? `≤ ${schema.maximum}` : '',
+    schema.minLength !== undefined ? `at least ${schema.minLength} characters` : '',
+    schema.minItems !== undefined ? `at least ${schema.minItems} item(s)` : ''
+  ].filter(Boolean).join(' and ')
+  if (schema.description) return schema.description
+  if (schema.type === 'integer') return `an integer${bounds ? ' ' + bounds : ''}`
+  if (schema.type === 'number') return `a number${bounds ? ' ' + bounds : ''}`
+  if (schema.type === 'string' && schema.pattern) return `a string matching ${schema.pattern}`
+  if (schema.type && bounds) return `a ${schema.type} with ${bounds}`
+  if (schema.type) return `a${/^[aeio]/.test(String(schema.type)) ? 'n' : ''} ${schema.type}`
+  return message.replace(/^Expected /, '').toLowerCase()
+}
+
+function findEnvSource (path: string, ctx: ResolveContext): { name: string, raw: string } | undefined {
+  if (!ctx.envSources) return undefined
+  for (let p = path; p !== ''; p = p.slice(0, p.lastIndexOf('/'))) {
+    const source = ctx.envSources.get(p)
+    if (source) return source
+  }
+  return undefined
+}
+
+/** "/routes/0/prefix" → "routes[0].prefix (in gw.yaml)", or "PORT=\"x\"" when the value came from the environment */
+function keyLabel (path: string, ctx: ResolveContext): string {
+  const env = findEnvSource(path, ctx)
+  if (env) return `${env.name}=${JSON.stringify(env.raw)}`
+  const key = path.split('/').filter(Boolean).map((part, i) => (/^\d+$/.test(part) ? `[${part}]` : i === 0 ? part : `.${part}`)).join('') || '(root)'
+  return ctx.fileLabel ? `${key} (${ctx.fileLabel})` : key
+}
+
+function preview (value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value)
+  return text.length > 80 ? text.slice(0, 77) + '...' : text
+}
+
+function setPath (target: Record<string, unknown>, pointer: string, value: unknown): void {
+  const parts = pointer.split('/').filter(Boolean)
+  let node = target
+  for (const part of parts.slice(0, -1)) {
+    if (!isPlainObject(node[part])) node[part] = {}
+    node = node[part] as Record<string, unknown>
+  }
+  node[parts[parts.length - 1]!] = value
+}
+
+function isPlainObject (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function dedupe (list: string[]): string[] {
+  return [...new Set(list)]
+}
+
+function deepFreeze<T> (value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
+}

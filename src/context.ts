@@ -1,0 +1,16 @@
+// What the composition root hands to route scopes and plugins: built once at start-up.
+import type { GatewayConfig } from './config/index.js'
+import type { UpstreamService } from '../plugins/proxy/upstream-service.js'
+import type { TunnelRegistry } from '../plugins/proxy/tunnel.js'
+import type { TrustFunction } from './trust-proxy.js'
+import type { Redis } from './redis.js'
+
+export interface GatewayContext {
+  readonly config: GatewayConfig
+  readonly services: ReadonlyMap<string, UpstreamService>
+  readonly tunnels: TunnelRegistry
+  readonly trust: TrustFunction
+  readonly redis: Redis | null
+  /** true from the moment shutdown starts */
+  readonly closing: () => boolean
+}

@@ -1,0 +1,98 @@
+// RFC 9457 problem+json for everything the gateway itself answers with an error.
+// Each failure is a @fastify/error constructor with a GW_<AREA>_<WHAT> code and a
+// status; this one handler turns them (and Fastify's own errors) into problems.
+import createError from '@fastify/error'
+import { STATUS_CODES } from 'node:http'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
+export const PROBLEM_BASE = 'https://healthpay.dev/problems/'
+
+export const RouteNotFoundError = createError<[string, string]>('GW_ROUTE_NOT_FOUND', 'No route matches %s %s; see /openapi.json for the published API', 404)
+export const ShuttingDownError = createError('GW_SHUTTING_DOWN', 'This gateway instance is shutting down; retry the request (another instance will take it)', 503)
+export const BadPathError = createError('GW_REQUEST_BAD_PATH', 'The request path contains a dot-segment ("..") or an encoded one; send a normalized path', 400)
+export const BodyTooLargeError = createError<[number]>('GW_REQUEST_BODY_TOO_LARGE', 'The request body exceeds the limit of %d bytes', 413)
+export const InternalError = createError('GW_INTERNAL', 'The gateway failed to handle this request; quote the requestId when reporting it', 500)
+
+/** Extra fields an error may carry onto its problem document and response. */
+export interface ProblemExtras {
+  headers?: Record<string, string>
+  /** additional members of the problem document (e.g. `violations`, `versions`) */
+  extensions?: Record<string, unknown>
+}
+
+// Fastify's own client errors, renamed into our code space with a fix-it message.
+const FASTIFY_CODES: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'GW_REQUEST_BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'GW_REQUEST_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'GW_REQUEST_BAD_CONTENT_LENGTH',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'GW_REQUEST_INVALID_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'GW_REQUEST_INVALID_JSON',
+  FST_ERR_BAD_URL: 'GW_REQUEST_BAD_URL',
+  FST_ERR_VALIDATION: 'GW_REQUEST_INVALID'
+}
+
+export function problemType (code: string): string {
+  return PROBLEM_BASE + code.toLowerCase().replace(/_/g, '-')
+}
+
+export interface Problem {
+  type: string
+  title: string
+  status: number
+  detail: string
+  instance: string
+  requestId: string
+  code: string
+  [extension: string]: unknown
+}
+
+export function buildProblem (request: FastifyRequest, status: number, code: string, detail: string, extensions?: Record<string, unknown>): Problem {
+  return {
+    type: problemType(code),
+    title: STATUS_CODES[status] ?? 'Error',
+    status,
+    detail,
+    // the path only: a query string may carry tokens
+    instance: pathOf(request.raw.url ?? request.url),
+    requestId: request.id,
+    code,
+    ...extensions
+  }
+}
+
+export function sendProblem (reply: FastifyReply, status: number, code: string, detail: string, extras?: ProblemExtras): FastifyReply {
+  if (extras?.headers) reply.headers(extras.headers)
+  return reply.code(status).type(PROBLEM_CONTENT_TYPE).send(buildProblem(reply.request, status, code, detail, extras?.extensions))
+}
+
+/** The root error handler: every error becomes problem+json, 5xx details never leak. */
+export function problemErrorHandler (this: unknown, error: FastifyError & ProblemExtras, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  let status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode <= 599 ? error.statusCode : 500
+  let code = error.code && /^GW_[A-Z0-9_]+$/.test(error.code) ? error.code : FASTIFY_CODES[error.code]
+  let detail = error.message
+  if (!code) {
+    if (status < 500 && error.code?.startsWith('FST_')) {
+      code = 'GW_REQUEST_INVALID'
+    } else {
+      // unexpected: log it whole, answer without internals
+      request.log.error({ err: error }, 'unhandled error')
+      status = 500
+      code = InternalError.prototype.code as string
+      detail = new InternalError().message
+    }
+  } else if (status >= 500 && !error.code?.startsWith('GW_')) {
+    detail = new InternalError().message
+  }
+  if (status >= 500 && error.cause) request.log.warn({ err: error.cause, code }, error.message)
+  return sendProblem(reply, status, code, detail, error)
+}
+
+export function notFoundHandler (request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return sendProblem(reply, 404, 'GW_ROUTE_NOT_FOUND', new RouteNotFoundError(request.method, pathOf(request.url)).message)
+}
+
+function pathOf (url: string): string {
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}

@@ -1,0 +1,170 @@
+// buildGateway(config): the composition root. It wires the concerns together and
+// owns start-up and shutdown order; the behaviour lives in plugins/.
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import helmet from '@fastify/helmet'
+import cors from '@fastify/cors'
+import { ServerResponse, type IncomingMessage } from 'node:http'
+import { randomUUID } from 'node:crypto'
+import type { Duplex } from 'node:stream'
+import type { GatewayConfig } from './config/index.js'
+import type { GatewayContext } from './context.js'
+import { problemErrorHandler, notFoundHandler, ShuttingDownError } from './errors.js'
+import { compileTrust } from './trust-proxy.js'
+import { createRedisClient, closeRedis, type Redis } from './redis.js'
+import routeScope from './route-scope.js'
+import health from '../plugins/health/index.js'
+import admin from '../plugins/admin/index.js'
+import { UpstreamService, type Lookup } from '../plugins/proxy/upstream-service.js'
+import { kUpgrade, writeRawProblem, type UpgradeRequest } from '../plugins/proxy/tunnel.js'
+
+export interface GatewayDeps {
+  /** DNS resolution for service discovery (tests inject their own) */
+  lookup?: Lookup
+}
+
+export interface Gateway {
+  readonly app: FastifyInstance
+  readonly admin: FastifyInstance
+  readonly context: GatewayContext
+  listen (): Promise<{ publicUrl: string, adminUrl: string }>
+  /** Stop accepting, drain in-flight requests (bounded by shutdownTimeoutMs), release everything. */
+  close (): Promise<void>
+}
+
+// A client-sent X-Request-Id is kept only if it is short and harmless in logs and headers.
+const REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:+=@/-]{0,127}$/
+const SECRET_QUERY = /([?&](?:token|access_token|api_key|apikey|key)=)[^&]*/gi
+
+function loggerOptions (config: GatewayConfig): FastifyServerOptions['logger'] {
+  return {
+    level: config.server.logLevel,
+    redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
+    serializers: {
+      req: (req: { method: string, url: string, ip?: string, socket?: { remoteAddress?: string } }) => ({
+        method: req.method,
+        url: req.url.replace(SECRET_QUERY, '$1[redacted]'),
+        remoteAddress: req.ip ?? req.socket?.remoteAddress
+      })
+    }
+  }
+}
+
+export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
+  const trust = compileTrust(config.server.trustProxy)
+  const app = Fastify({
+    logger: loggerOptions(config),
+    genReqId: (req: IncomingMessage) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    requestIdHeader: false,
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    trustProxy: trust,
+    bodyLimit: config.server.bodyLimitBytes,
+    // Fastify's own closing answer is not problem+json: the onRequest hook below answers instead
+    return503OnClosing: false,
+    routerOptions: { maxParamLength: 500 }
+  })
+  const adminApp = Fastify({ loggerInstance: app.log.child({ listener: 'admin' }), return503OnClosing: false })
+
+  let closing = false
+  const tunnels = new Set<Duplex>()
+  const redis: Redis | null = config.redis.url ? createRedisClient({ url: config.redis.url, log: app.log }) : null
+  const services = new Map<string, UpstreamService>()
+  for (const [name, serviceConfig] of Object.entries(config.services)) {
+    services.set(name, new UpstreamService(name, serviceConfig, config.breaker.timeoutMs, { log: app.log, lookup: deps.lookup }))
+  }
+  const context: GatewayContext = { config, services, tunnels, trust, redis, closing: () => closing }
+
+  for (const instance of [app, adminApp]) {
+    instance.setErrorHandler(problemErrorHandler)
+    instance.setNotFoundHandler(notFoundHandler)
+  }
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    if (closing) {
+      reply.header('connection', 'close')
+      throw new ShuttingDownError()
+    }
+  })
+  await app.register(helmet, { global: true })
+  if (config.server.corsOrigins.length > 0) {
+    const any = config.server.corsOrigins.includes('*')
+    await app.register(cors, {
+      origin: any ? true : [...config.server.corsOrigins],
+      credentials: !any,
+      maxAge: 600,
+      exposedHeaders: ['X-Request-Id', 'X-API-Version', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'RateLimit', 'RateLimit-Policy', 'Retry-After', 'Deprecation', 'Sunset', 'Link']
+    })
+  }
+  await app.register(health, { context })
+  for (const route of config.routes) {
+    await app.register(routeScope, { prefix: route.prefix, route, context })
+  }
+  await adminApp.register(admin, { context })
+
+  await Promise.all([...services.values()].map((s) => s.start()))
+  await Promise.all([app.ready(), adminApp.ready()])
+
+  // One dispatcher for every Upgrade request: it runs the request through Fastify's
+  // router and hooks (so auth applies to upgrades too); the route's handler then
+  // takes the socket (see plugins/proxy/tunnel.ts). Unmatched upgrades get a 404.
+  app.server.on('upgrade', (req: UpgradeRequest, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy())
+    if (closing) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+      return
+    }
+    req[kUpgrade] = { socket, head }
+    const res = new ServerResponse(req)
+    res.shouldKeepAlive = false
+    res.assignSocket(socket as import('node:net').Socket)
+    // a plain HTTP answer (404, 401...) ends the exchange: the parser no longer owns this socket
+    res.once('finish', () => socket.end())
+    app.routing(req, res)
+  })
+
+  let closed: Promise<void> | undefined
+  const close = () => (closed ??= (async () => {
+    closing = true
+    const log = app.log
+    log.info('shutting down: draining in-flight requests')
+    for (const socket of tunnels) socket.end()
+    // connections that finish their last request during the drain must not idle on
+    // in keep-alive: sweep them so close() resolves as soon as the work is done
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 50)
+    let timer: NodeJS.Timeout | undefined
+    const drained = await Promise.race([
+      app.close().then(() => true),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), config.server.shutdownTimeoutMs) })
+    ])
+    clearTimeout(timer)
+    clearInterval(sweep)
+    if (!drained) {
+      log.warn({ timeoutMs: config.server.shutdownTimeoutMs }, 'drain timeout reached: closing the remaining connections')
+      app.server.closeAllConnections()
+      for (const socket of tunnels) socket.destroy()
+      await Promise.all([...services.values()].map((s) => s.destroy()))
+      await app.close()
+    }
+    await adminApp.close()
+    await Promise.all([...services.values()].map((s) => s.close()))
+    if (redis) await closeRedis(redis)
+    log.info('shutdown complete')
+  })())
+
+  return {
+    app,
+    admin: adminApp,
+    context,
+    async listen () {
+      const publicUrl = await app.listen({ host: config.server.host, port: config.server.port })
+      const adminUrl = await adminApp.listen({ host: config.server.adminHost, port: config.server.adminPort })
+      return { publicUrl, adminUrl }
+    },
+    close
+  }
+}
+
+export { writeRawProblem }

@@ -1,0 +1,27 @@
+// One route's whole request path, in the order SPEC.md §4 gives:
+//   version → auth → rate limit → validation → circuit breaker → proxy
+// Each concern is a plugin registered here and nowhere else; the hooks they add
+// apply only inside this encapsulated scope. A plain async plugin (not
+// fastify-plugin wrapped) so the `prefix` option takes effect.
+import type { FastifyInstance } from 'fastify'
+import proxy from '../plugins/proxy/index.js'
+import type { RouteConfig } from '../plugins/proxy/options.js'
+import type { GatewayContext } from './context.js'
+
+export interface RouteScopeOptions {
+  route: RouteConfig
+  context: GatewayContext
+}
+
+export default async function routeScope (scope: FastifyInstance, { route, context }: RouteScopeOptions): Promise<void> {
+  const service = context.services.get(route.service)!
+  // version, auth, rate-limit, validation and breaker plugins are registered here
+  // as they land (issues 3–7), before the proxy
+  await scope.register(proxy, {
+    route,
+    service,
+    bodyLimit: context.config.server.bodyLimitBytes,
+    isTrusted: (address: string) => context.trust(address, 0),
+    tunnels: context.tunnels
+  })
+}
