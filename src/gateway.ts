@@ -5,6 +5,7 @@ import helmet from '@fastify/helmet'
 import cors from '@fastify/cors'
 import { ServerResponse, type IncomingMessage } from 'node:http'
 import { randomUUID } from 'node:crypto'
+import { once } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { GatewayConfig } from './config/index.js'
 import type { GatewayContext } from './context.js'
@@ -130,13 +131,15 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     closing = true
     const log = app.log
     log.info('shutting down: draining in-flight requests')
-    for (const socket of tunnels) socket.end()
+    // proxied WebSockets are byte tunnels: the gateway cannot inject a close frame
+    // mid-stream, so it ends the TCP connection and the client reconnects elsewhere
+    const tunnelsClosed = Promise.all([...tunnels].map((socket) => { socket.end(); return once(socket, 'close') }))
     // connections that finish their last request during the drain must not idle on
     // in keep-alive: sweep them so close() resolves as soon as the work is done
     const sweep = setInterval(() => app.server.closeIdleConnections(), 50)
     let timer: NodeJS.Timeout | undefined
     const drained = await Promise.race([
-      app.close().then(() => true),
+      Promise.all([app.close(), tunnelsClosed]).then(() => true),
       new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), config.server.shutdownTimeoutMs) })
     ])
     clearTimeout(timer)

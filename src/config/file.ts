@@ -19,11 +19,12 @@ export function readConfigFile (path: string): Record<string, unknown> {
   }
   let doc: unknown
   try {
-    doc = parse(text, { prettyErrors: false, uniqueKeys: true })
+    doc = parse(text, { prettyErrors: true, uniqueKeys: true })
   } catch (err) {
     if (err instanceof YAMLParseError) {
       const at = err.linePos?.[0] ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : ''
-      throw new ConfigFileError(`GATEWAY_CONFIG=${JSON.stringify(path)}: invalid YAML${at}: ${err.message.split('\n')[0]}`)
+      const reason = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+      throw new ConfigFileError(`GATEWAY_CONFIG=${JSON.stringify(path)}: invalid YAML${at}: ${reason}`)
     }
     throw err
   }

@@ -77,31 +77,34 @@ function resolve (input: Record<string, unknown>, ctx: ResolveContext): GatewayC
 }
 
 function crossCheck (config: MutableGatewayConfig, ctx: ResolveContext): void {
-  const { problems } = ctx
+  // "KEY: got VALUE, expected WHAT" — the value is left out when the key names an env variable (it shows it already)
+  const fail = (path: string, value: unknown, what: string) => {
+    ctx.problems.push(`${keyLabel(path, ctx)}: ${findEnvSource(path, ctx) ? '' : `got ${preview(value)}, `}expected ${what}`)
+  }
   const seen = new Map<string, number>()
   config.routes.forEach((route, i) => {
-    if (!(route.service in config.services)) {
-      problems.push(`${keyLabel(`/routes/${i}/service`, ctx)}: got ${JSON.stringify(route.service)}, expected one of the configured services: ${Object.keys(config.services).join(', ')}`)
-    }
+    if (!(route.service in config.services)) fail(`/routes/${i}/service`, route.service, `one of the configured services: ${Object.keys(config.services).join(', ')}`)
     const previous = seen.get(route.prefix)
-    if (previous !== undefined) problems.push(`${keyLabel(`/routes/${i}/prefix`, ctx)}: got ${JSON.stringify(route.prefix)}, expected a prefix not already used by routes[${previous}]`)
+    if (previous !== undefined) fail(`/routes/${i}/prefix`, route.prefix, `a prefix not already used by routes[${previous}]`)
     seen.set(route.prefix, i)
     if (route.prefix === '/ws' || route.prefix.startsWith('/admin') || ['/health', '/ready', '/docs', '/openapi.json', '/openapi.yaml'].includes(route.prefix)) {
-      problems.push(`${keyLabel(`/routes/${i}/prefix`, ctx)}: got ${JSON.stringify(route.prefix)}, expected a prefix that does not shadow the gateway's own endpoints (/health, /ready, /docs, /openapi.*, /ws, /admin)`)
+      fail(`/routes/${i}/prefix`, route.prefix, 'a prefix that does not shadow the gateway\'s own endpoints (/health, /ready, /docs, /openapi.*, /ws, /admin)')
     }
   })
   const { versions, defaultVersion, deprecated } = config.versioning
-  if (!versions.includes(defaultVersion)) {
-    problems.push(`${keyLabel('/versioning/defaultVersion', ctx)}: got ${defaultVersion}, expected one of the supported versions ${versions.join(', ')}`)
-  }
+  const supported = `one of the supported versions ${versions.join(', ')}`
+  if (!versions.includes(defaultVersion)) fail('/versioning/defaultVersion', defaultVersion, supported)
   deprecated.forEach((d, i) => {
-    if (!versions.includes(d.version)) problems.push(`${keyLabel(`/versioning/deprecated/${i}/version`, ctx)}: got ${d.version}, expected one of the supported versions ${versions.join(', ')}`)
-    if (Number.isNaN(Date.parse(`${d.sunset}T00:00:00Z`))) problems.push(`${keyLabel(`/versioning/deprecated/${i}/sunset`, ctx)}: got ${JSON.stringify(d.sunset)}, expected a real calendar date YYYY-MM-DD`)
+    if (!versions.includes(d.version)) fail(`/versioning/deprecated/${i}/version`, d.version, supported)
+    if (!isCalendarDate(d.sunset)) fail(`/versioning/deprecated/${i}/sunset`, d.sunset, 'a real calendar date YYYY-MM-DD')
   })
   const { port, adminPort } = config.server
-  if (port !== 0 && port === adminPort) {
-    problems.push(`${keyLabel('/server/adminPort', ctx)}: got ${adminPort}, expected a port different from the public port ${port}`)
-  }
+  if (port !== 0 && port === adminPort) fail('/server/adminPort', adminPort, `a port different from the public port ${port}`)
+}
+
+function isCalendarDate (text: string): boolean {
+  const time = Date.parse(`${text}T00:00:00Z`)
+  return !Number.isNaN(time) && new Date(time).toISOString().slice(0, 10) === text
 }
 
 interface SchemaError { type: number, path: string, value: unknown, message: string, schema: TSchema }

@@ -1,0 +1,42 @@
+import t from 'tap'
+import { once } from 'node:events'
+import type http from 'node:http'
+import { startUpstream, startGateway, servicesFor, call } from '../helpers.js'
+
+t.test('an upstream slower than the timeout → 504 problem+json, and the upstream request is aborted', async (t) => {
+  let upstreamSawClose: Promise<unknown> | undefined
+  const up = await startUpstream(t, (req: http.IncomingMessage) => { upstreamSawClose = once(req.socket, 'close') })
+  const gw = await startGateway(t, { services: servicesFor(up.url), breaker: { timeoutMs: 300 } })
+  const started = Date.now()
+  const res = await call(`${gw.url}/v1/api/slow`)
+  const elapsed = Date.now() - started
+  t.equal(res.status, 504)
+  t.match(res.json(), { code: 'GW_PROXY_UPSTREAM_TIMEOUT', status: 504, detail: 'Service "query" did not answer within 300 ms' })
+  t.ok(elapsed >= 290 && elapsed < 2000, `answered after ${elapsed} ms`)
+  await upstreamSawClose
+  t.pass('the upstream connection was closed, not left running')
+  t.equal(up.requests.length, 1, 'a timed-out request is not retried')
+})
+
+t.test('a route timeout overrides the service timeout', async (t) => {
+  const up = await startUpstream(t, () => {})
+  const gw = await startGateway(t, { services: servicesFor(up.url), breaker: { timeoutMs: 5000 }, routes: [{ prefix: '/v1/api', service: 'query', timeoutMs: 100 }] })
+  const started = Date.now()
+  t.equal((await call(`${gw.url}/v1/api/slow`)).status, 504)
+  t.ok(Date.now() - started < 1000)
+})
+
+t.test('a client that goes away cancels its upstream request', async (t) => {
+  let upstreamSawClose: Promise<unknown> | undefined
+  const up = await startUpstream(t, (req: http.IncomingMessage) => { upstreamSawClose = once(req.socket, 'close') })
+  const gw = await startGateway(t, { services: servicesFor(up.url), breaker: { timeoutMs: 30_000 } })
+  const controller = new AbortController()
+  const pending = fetch(`${gw.url}/v1/api/slow`, { signal: controller.signal }).catch((e: Error) => e)
+  const deadline = Date.now() + 5000
+  while (!upstreamSawClose && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+  controller.abort()
+  await pending
+  await upstreamSawClose
+  t.pass('upstream request cancelled long before the 30 s timeout')
+  t.equal(gw.context.services.get('query')!.targets[0]!.inflight, 0)
+})

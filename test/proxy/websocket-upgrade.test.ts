@@ -1,0 +1,111 @@
+// WebSocket upgrades on /v1/graphql are tunnelled to the query service with the
+// graphql-transport-ws sub-protocol intact; the gateway's own /ws is never proxied.
+import t from 'tap'
+import http from 'node:http'
+import { once } from 'node:events'
+import type net from 'node:net'
+import { WebSocket, WebSocketServer } from 'ws'
+import { startGateway, servicesFor, call } from '../helpers.js'
+
+async function startWsUpstream (t: { teardown: (fn: () => unknown) => void }) {
+  const upgrades: http.IncomingMessage[] = []
+  const server = http.createServer((req, res) => { res.end(JSON.stringify({ plain: req.url })) })
+  const wss = new WebSocketServer({
+    noServer: true,
+    handleProtocols: (protocols) => (protocols.has('graphql-transport-ws') ? 'graphql-transport-ws' : false)
+  })
+  server.on('upgrade', (req, socket, head) => {
+    upgrades.push(req)
+    if (req.url!.startsWith('/v1/graphql')) {
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on('message', (data) => ws.send(`echo:${data}`))
+      })
+    } else {
+      socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n')
+    }
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(async () => {
+    for (const c of wss.clients) c.terminate()
+    server.closeAllConnections()
+    await new Promise((r) => server.close(r))
+  })
+  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, upgrades, wss }
+}
+
+/** Opens a WebSocket expected to be refused; resolves with the HTTP answer. */
+async function refusal (url: string, protocol?: string): Promise<{ status: number, headers: http.IncomingHttpHeaders, body: string }> {
+  const ws = new WebSocket(url, protocol)
+  ws.on('error', () => {}) // the refused handshake also emits an error: expected here
+  const [, res] = await once(ws, 'unexpected-response') as [unknown, http.IncomingMessage]
+  let body = ''
+  for await (const chunk of res) body += chunk
+  ws.terminate()
+  return { status: res.statusCode!, headers: res.headers, body }
+}
+
+t.test('graphql-transport-ws is proxied: sub-protocol negotiated by the upstream, frames both ways', async (t) => {
+  const up = await startWsUpstream(t)
+  const gw = await startGateway(t, { services: servicesFor(up.url) })
+  const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/v1/graphql?x=1`, 'graphql-transport-ws', { headers: { 'x-request-id': 'ws-req-1' } })
+  await once(ws, 'open')
+  t.equal(ws.protocol, 'graphql-transport-ws')
+  ws.send(JSON.stringify({ type: 'connection_init' }))
+  const [reply] = await once(ws, 'message')
+  t.equal(String(reply), 'echo:{"type":"connection_init"}')
+  const seen = up.upgrades[0]!
+  t.equal(seen.url, '/v1/graphql?x=1')
+  t.equal(seen.headers['sec-websocket-protocol'], 'graphql-transport-ws')
+  t.equal(seen.headers['x-request-id'], 'ws-req-1')
+  t.equal(seen.headers['x-forwarded-for'], '127.0.0.1')
+  t.equal(gw.context.tunnels.size, 1)
+  ws.close()
+  await once(ws, 'close')
+  await new Promise((r) => setImmediate(r))
+  // plain HTTP on the same route still works alongside
+  t.same((await call(`${gw.url}/v1/graphql`)).json(), { plain: '/v1/graphql' })
+})
+
+t.test('the gateway\'s own /ws route is not stolen by the proxy', async (t) => {
+  const up = await startWsUpstream(t)
+  const gw = await startGateway(t, { services: servicesFor(up.url) })
+  const res = await refusal(`${gw.url.replace('http', 'ws')}/ws`)
+  t.equal(res.status, 404, '/ws is answered by the gateway (no /ws handler yet), not tunnelled')
+  t.match(JSON.parse(res.body), { code: 'GW_ROUTE_NOT_FOUND' })
+  t.equal(up.upgrades.length, 0, 'the upstream never saw it')
+})
+
+t.test('upgrades on a route without websocket: true are not tunnelled', async (t) => {
+  const up = await startWsUpstream(t)
+  const gw = await startGateway(t, { services: servicesFor(up.url) })
+  const res = await refusal(`${gw.url.replace('http', 'ws')}/v1/api/stream`)
+  t.equal(res.status, 200, 'answered as plain HTTP by the upstream')
+  t.same(JSON.parse(res.body), { plain: '/v1/api/stream' })
+  t.equal(up.upgrades.length, 0)
+})
+
+t.test('an upstream that refuses the upgrade has its answer relayed; a dead one gives 502 problem+json', async (t) => {
+  const up = await startWsUpstream(t)
+  const gw = await startGateway(t, { services: servicesFor(up.url), routes: [{ prefix: '/v1/other', service: 'query', websocket: true }] })
+  const refused = await refusal(`${gw.url.replace('http', 'ws')}/v1/other`)
+  t.equal(refused.status, 404)
+  t.equal(up.upgrades.length, 1, 'the upstream saw and refused it')
+
+  const dead = await startGateway(t, { services: servicesFor('http://127.0.0.1:1') })
+  const bad = await refusal(`${dead.url.replace('http', 'ws')}/v1/graphql`, 'graphql-transport-ws')
+  t.equal(bad.status, 502)
+  t.equal(bad.headers['content-type'], 'application/problem+json; charset=utf-8')
+  t.match(JSON.parse(bad.body), { code: 'GW_PROXY_UPSTREAM_UNREACHABLE', status: 502 })
+})
+
+t.test('shutdown closes open tunnels', async (t) => {
+  const up = await startWsUpstream(t)
+  const gw = await startGateway(t, { services: servicesFor(up.url) })
+  const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/v1/graphql`, 'graphql-transport-ws')
+  await once(ws, 'open')
+  const closed = once(ws, 'close')
+  await gw.close()
+  await closed
+  t.equal(gw.context.tunnels.size, 0)
+})
