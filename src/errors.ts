@@ -3,6 +3,7 @@
 // status; this one handler turns them (and Fastify's own errors) into problems.
 import createError from '@fastify/error'
 import { STATUS_CODES } from 'node:http'
+import { randomUUID } from 'node:crypto'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
@@ -78,7 +79,7 @@ export function problemErrorHandler (this: unknown, error: FastifyError & Proble
       // unexpected: log it whole, answer without internals
       request.log.error({ err: error }, 'unhandled error')
       status = 500
-      code = InternalError.prototype.code as string
+      code = 'GW_INTERNAL'
       detail = new InternalError().message
     }
   } else if (status >= 500 && !error.code?.startsWith('GW_')) {
@@ -90,6 +91,29 @@ export function problemErrorHandler (this: unknown, error: FastifyError & Proble
 
 export function notFoundHandler (request: FastifyRequest, reply: FastifyReply): FastifyReply {
   return sendProblem(reply, 404, 'GW_ROUTE_NOT_FOUND', new RouteNotFoundError(request.method, pathOf(request.url)).message)
+}
+
+/** Fastify's frameworkErrors hook (bad URL encoding...), which bypasses the error handler otherwise. */
+export function frameworkErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  problemErrorHandler(error, request, reply)
+}
+
+// Node's parser rejected the bytes before any request existed: answer on the raw socket.
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'GW_REQUEST_HEADERS_TOO_LARGE', 'The request headers are too large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'GW_REQUEST_TIMEOUT', 'The request was not received in time'],
+  ERR_HTTP_HEADERS_TIMEOUT: [408, 'GW_REQUEST_TIMEOUT', 'The request headers were not received in time']
+}
+
+export function clientErrorHandler (err: NodeJS.ErrnoException, socket: import('node:net').Socket): void {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy()
+    return
+  }
+  const [status, code, detail] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'GW_REQUEST_MALFORMED', 'The request is not valid HTTP/1.1']
+  const requestId = randomUUID()
+  const body = JSON.stringify({ type: problemType(code), title: STATUS_CODES[status], status, detail, instance: '', requestId, code })
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`)
 }
 
 function pathOf (url: string): string {

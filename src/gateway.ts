@@ -9,7 +9,7 @@ import { once } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { GatewayConfig } from './config/index.js'
 import type { GatewayContext } from './context.js'
-import { problemErrorHandler, notFoundHandler, ShuttingDownError } from './errors.js'
+import { problemErrorHandler, notFoundHandler, frameworkErrorHandler, clientErrorHandler, ShuttingDownError } from './errors.js'
 import { compileTrust } from './trust-proxy.js'
 import { createRedisClient, closeRedis, type Redis } from './redis.js'
 import routeScope from './route-scope.js'
@@ -64,9 +64,11 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     bodyLimit: config.server.bodyLimitBytes,
     // Fastify's own closing answer is not problem+json: the onRequest hook below answers instead
     return503OnClosing: false,
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
     routerOptions: { maxParamLength: 500 }
   })
-  const adminApp = Fastify({ loggerInstance: app.log.child({ listener: 'admin' }), return503OnClosing: false })
+  const adminApp = Fastify({ loggerInstance: app.log.child({ listener: 'admin' }), return503OnClosing: false, frameworkErrors: frameworkErrorHandler, clientErrorHandler })
 
   let closing = false
   const tunnels = new Set<Duplex>()
