@@ -1,0 +1,49 @@
+// `npm run demo` = build, then dist/examples/demo.js. `npm test` builds first, so this
+// runs the very file the demo command runs, on free ports, and pastes its lines.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { once } from 'node:events'
+import { until } from '../helpers.js'
+
+const DEMO = fileURLToPath(new URL('../../dist/examples/demo.js', import.meta.url))
+
+t.test('the demo starts with no Redis, prints a JWT and curl lines that work when pasted', { skip: existsSync(DEMO) ? false : 'dist/ is missing: run `npm run build` (npm test does)' }, async (t) => {
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', ADMIN_PORT: '0', COMMAND_PORT: '0', QUERY_PORT: '0' }
+  delete env.REDIS_URL
+  delete env.REDIS_HOST
+  const child = spawn(process.execPath, [DEMO], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  let out = ''
+  child.stdout.on('data', (d) => { out += d })
+  child.stderr.on('data', (d) => { out += d })
+  await until(() => out.includes('Ctrl-C stops everything') || child.exitCode !== null, 20_000, 'the demo banner')
+  t.equal(child.exitCode, null, 'still running')
+  t.match(out, /no Redis/)
+  const token = /TOKEN=(\S+)/.exec(out)?.[1]
+  t.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'a JWT is printed')
+  const claims = JSON.parse(Buffer.from(token!.split('.')[1]!, 'base64url').toString())
+  t.match(claims, { sub: 'u-alice', roles: ['customer'] })
+
+  // the printed lines, run as printed
+  const get = /curl -s (http:\/\/\S+\/v1\/api\/wallets\/w-alice-1) -H "Authorization: Bearer (\S+)"/.exec(out)!
+  const wallet = await fetch(get[1]!, { headers: { authorization: `Bearer ${get[2]}` } })
+  t.equal(wallet.status, 200)
+  const before = await wallet.json() as { id: string, balance: number }
+  t.equal(before.id, 'w-alice-1')
+  t.ok(wallet.headers.get('x-request-id'), 'answered through the gateway')
+
+  const post = /curl -s -X POST (http:\/\/\S+\/deposit) -H "Authorization: Bearer (\S+)" -H 'content-type: application\/json' -d '([^']+)'/.exec(out)!
+  const deposit = await fetch(post[1]!, { method: 'POST', headers: { authorization: `Bearer ${post[2]}`, 'content-type': 'application/json' }, body: post[3] })
+  t.equal(deposit.status, 202)
+  const after = await (await fetch(get[1]!, { headers: { authorization: `Bearer ${get[2]}` } })).json() as { balance: number }
+  t.equal(after.balance, before.balance + 25, 'the command service wrote, the query service reads it back')
+
+  const admin = /curl -s (http:\/\/\S+\/admin\/upstreams) -H "Authorization: Bearer (\S+)"/.exec(out)!
+  t.equal((await fetch(admin[1]!, { headers: { authorization: `Bearer ${admin[2]}` } })).status, 200)
+
+  const exited = once(child, 'exit')
+  child.kill('SIGINT')
+  t.same(await exited, [0, null], 'Ctrl-C stops it cleanly')
+})
