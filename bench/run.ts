@@ -1,0 +1,118 @@
+// npm run bench: the bare proxy and the gateway side by side in one run, interleaved
+// rounds, servers pinned to CPU 0 and the load generator (autocannon) to CPU 1 when
+// taskset exists. Loopback only; bounded by --duration × rounds × configurations.
+//   npm run bench -- --duration 10 --connections 50 --rounds 3
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { dirname, join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { createServer, type AddressInfo } from 'node:net'
+import { once } from 'node:events'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const root = join(here, '..', '..')
+const { values: flags } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '50' },
+    rounds: { type: 'string', default: '2' },
+    warmup: { type: 'string', default: '3' },
+    path: { type: 'string', default: '/v1/api/wallets/w-bench' }
+  }
+})
+const duration = Number(flags.duration)
+const rounds = Number(flags.rounds)
+const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0
+const pinned = (cpu: string, cmd: string[]) => (hasTaskset ? ['taskset', '-c', cpu, ...cmd] : cmd)
+
+interface Server { name: string, child: ChildProcess, port: number }
+const children: ChildProcess[] = []
+process.on('exit', () => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL') })
+
+async function freePort (): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** Starts a server on a port chosen here and waits until it answers HTTP at all. */
+async function start (name: string, cpu: string, script: string, env: Record<string, string>): Promise<Server> {
+  const port = await freePort()
+  const [cmd, ...args] = pinned(cpu, [process.execPath, script])
+  const child = spawn(cmd!, args, { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] })
+  children.push(child)
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`)
+    if (Date.now() > deadline) throw new Error(`${name} did not start within 20 s`)
+    try {
+      await fetch(`http://127.0.0.1:${port}/health`)
+      return { name, child, port }
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+}
+
+function rssMb (pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024)
+}
+
+interface Sample { rps: number, p50: number, p99: number, errors: number, non2xx: number }
+
+function load (port: number, seconds: number): Sample {
+  const bin = join(root, 'node_modules', '.bin', 'autocannon')
+  const [cmd, ...args] = pinned('1', [bin, '-j', '-c', flags.connections!, '-d', String(seconds), `http://127.0.0.1:${port}${flags.path}`])
+  const run = spawnSync(cmd!, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: (seconds + 30) * 1000 })
+  const r = JSON.parse(run.stdout)
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx }
+}
+
+async function main (): Promise<void> {
+  const upstream = await start('upstream', '1', join(here, 'upstream.js'), {})
+  const upstreamUrl = `http://127.0.0.1:${upstream.port}`
+  const gatewayEnv = (extra: Record<string, string>) => ({
+    HOST: '127.0.0.1', ADMIN_PORT: '0', COMMAND_SERVICE_URL: upstreamUrl, QUERY_SERVICE_URL: upstreamUrl, ...extra
+  })
+  const servers = [
+    await start('bare fastify + @fastify/http-proxy', '0', join(here, 'bare-proxy.js'), { UPSTREAM: upstreamUrl }),
+    await start('gateway (LOG_LEVEL=warn)', '0', join(root, 'dist', 'src', 'server.js'), gatewayEnv({ LOG_LEVEL: 'warn' })),
+    await start('gateway (LOG_LEVEL=info)', '0', join(root, 'dist', 'src', 'server.js'), gatewayEnv({ LOG_LEVEL: 'info' }))
+  ]
+  // (the info-level gateway's per-request log lines go to /dev/null: the cost stays, the noise not)
+  const samples = new Map<string, Sample[]>(servers.map((s) => [s.name, []]))
+  try {
+    for (const s of servers) load(s.port, Number(flags.warmup))
+    for (let round = 1; round <= rounds; round++) {
+      for (const s of servers) {
+        const sample = load(s.port, duration)
+        samples.get(s.name)!.push(sample)
+        process.stderr.write(`round ${round}/${rounds} ${s.name}: ${Math.round(sample.rps)} req/s, p99 ${sample.p99} ms\n`)
+      }
+    }
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
+    const rows = servers.map((s) => {
+      const list = samples.get(s.name)!
+      return { name: s.name, rps: Math.round(mean(list.map((x) => x.rps))), p50: mean(list.map((x) => x.p50)), p99: mean(list.map((x) => x.p99)), errors: list.reduce((a, x) => a + x.errors + x.non2xx, 0), rssMb: rssMb(s.child.pid!) }
+    })
+    const base = rows[0]!
+    console.log(`\n${rounds} rounds × ${duration} s, ${flags.connections} connections, GET ${flags.path}; servers on CPU 0, load on CPU 1${hasTaskset ? '' : ' (taskset missing: not pinned)'}\n`)
+    console.log('configuration                         req/s     p50 ms   p99 ms   RSS MB  errors   rps ratio  p99 ratio')
+    for (const r of rows) {
+      console.log(`${r.name.padEnd(36)} ${String(r.rps).padStart(7)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(8)} ${String(r.rssMb).padStart(8)} ${String(r.errors).padStart(7)} ${(r.rps / base.rps).toFixed(2).padStart(10)} ${(r.p99 / base.p99).toFixed(2).padStart(10)}`)
+    }
+    mkdirSync(join(root, 'bench', 'results'), { recursive: true })
+    writeFileSync(join(root, 'bench', 'results', 'latest.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, flags, pinned: hasTaskset, rows }, null, 2) + '\n')
+  } finally {
+    for (const s of [...servers, upstream]) s.child.kill('SIGTERM')
+  }
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})

@@ -1,0 +1,42 @@
+// The sample query service (CQRS read side) that the gateway fronts on
+// /v1/api/* and /v1/graphql. It only reads the store the command service
+// writes. Run directly: node dist/examples/query-service.js
+import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import { attachGraphqlWebSocket, registerGraphqlHttp } from './graphql-endpoint.js'
+import { buildGraphqlSchema } from './graphql-schema.js'
+import { installProblemHandlers } from './problem.js'
+import { registerQueryRoutes } from './query-routes.js'
+import { isMain, portFromEnv, serve } from './serve.js'
+import { store as defaultStore, type Store } from './store.js'
+
+export interface QueryServiceOptions {
+  store?: Store
+  logger?: boolean
+}
+
+export function buildQueryService (opts: QueryServiceOptions = {}): FastifyInstance {
+  const store = opts.store ?? defaultStore
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    logController: new LogController({ disableRequestLogging: true }),
+    // query strings arrive as text: coercion turns ?limit=5 into 5 (Fastify's default);
+    // allErrors so a bad request hears about every bad parameter at once
+    ajv: { customOptions: { allErrors: true } }
+  })
+  installProblemHandlers(app)
+
+  app.get('/health', async () => ({ status: 'ok', service: 'query' }))
+  registerQueryRoutes(app, store)
+  const schema = buildGraphqlSchema()
+  registerGraphqlHttp(app, store, schema)
+  attachGraphqlWebSocket(app, store, schema)
+  return app
+}
+
+if (isMain(import.meta.url)) {
+  const app = buildQueryService({ logger: true })
+  serve([{ app, port: portFromEnv('PORT', 4000) }]).catch((err: unknown) => {
+    console.error(err)
+    process.exit(1)
+  })
+}
