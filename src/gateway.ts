@@ -1,7 +1,6 @@
 // buildGateway(config): the composition root. It wires the concerns together and
 // owns start-up and shutdown order; the behaviour lives in plugins/.
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import helmet from '@fastify/helmet'
 import cors from '@fastify/cors'
 import { ServerResponse, type IncomingMessage } from 'node:http'
 import { randomUUID } from 'node:crypto'
@@ -11,6 +10,7 @@ import type { GatewayConfig } from './config/index.js'
 import type { GatewayContext } from './context.js'
 import { problemErrorHandler, notFoundHandler, frameworkErrorHandler, clientErrorHandler, ShuttingDownError } from './errors.js'
 import { compileTrust } from './trust-proxy.js'
+import { staticSecurityHeaders } from './security-headers.js'
 import { createRedisClient, closeRedis, type Redis } from './redis.js'
 import routeScope from './route-scope.js'
 import health from '../plugins/health/index.js'
@@ -84,14 +84,17 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     instance.setNotFoundHandler(notFoundHandler)
   }
 
-  app.addHook('onRequest', async (request, reply) => {
+  const securityHeaders = staticSecurityHeaders()
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(securityHeaders)
     reply.header('x-request-id', request.id)
     if (closing) {
       reply.header('connection', 'close')
-      throw new ShuttingDownError()
+      done(new ShuttingDownError())
+      return
     }
+    done()
   })
-  await app.register(helmet, { global: true })
   if (config.server.corsOrigins.length > 0) {
     const any = config.server.corsOrigins.includes('*')
     await app.register(cors, {
