@@ -5,7 +5,7 @@ import net from 'node:net'
 import { once } from 'node:events'
 import { request as undiciRequest } from 'undici'
 import { buildGateway, type Gateway, type GatewayDeps } from '../src/gateway.js'
-import { resolveConfig } from '../src/config/index.js'
+import { resolveConfig, loadConfig, ConfigError } from '../src/config/index.js'
 
 type Test = { teardown: (fn: () => unknown) => void }
 
@@ -123,4 +123,32 @@ export async function until (condition: () => boolean | Promise<boolean>, ms = 5
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
+}
+
+/** Which upstream answered (the `echo(name)` handler puts its name in the body). */
+export const answeredBy = (res: { json: () => { upstream: string } }): string => res.json().upstream
+
+/**
+ * Writes raw bytes to the gateway and returns everything it sends back until it
+ * closes the connection (send `Connection: close` for a normal request): for what an
+ * HTTP client library would refuse to send.
+ */
+export async function rawExchange (url: string, bytes: string): Promise<string> {
+  const socket = net.connect(Number(new URL(url).port), '127.0.0.1')
+  await once(socket, 'connect')
+  socket.write(bytes)
+  let raw = ''
+  for await (const chunk of socket) raw += chunk
+  return raw
+}
+
+/** The problems a ConfigError lists for this environment ([] when the config loads). */
+export function configProblems (env: NodeJS.ProcessEnv): readonly string[] {
+  try {
+    loadConfig(env)
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems
+    throw err
+  }
+  return []
 }

@@ -22,6 +22,7 @@ export interface ForwarderOptions {
   tunnels: TunnelRegistry
 }
 
+const HEADERS_TIMEOUT = Object.assign(new Error('upstream headers timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' })
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
 type Outcome = { kind: FailureKind, reached: boolean } | { kind: 'aborted' } | { kind: 'local' }
@@ -73,6 +74,10 @@ export function createForwarder (opts: ForwarderOptions) {
     // 'close' on the response before it finished: the client went away
     const onClientGone = () => { if (!reply.raw.writableFinished) abort.fire() }
     reply.raw.once('close', onClientGone)
+    // undici's headersTimeout runs on a coarse timer (~1 s granularity); the
+    // configured timeout is honoured to the millisecond by a native one instead
+    let timedOut = false
+    const timer = setTimeout(() => { timedOut = true; abort.fire() }, timeoutMs)
     target.inflight++
     const options: Dispatcher.RequestOptions = {
       path: target.basePath + path,
@@ -80,15 +85,16 @@ export function createForwarder (opts: ForwarderOptions) {
       headers: buildRequestHeaders(raw.headers, facts(request, target)),
       // undici accepts any async iterable; its typings list only Readable
       body: body as unknown as Dispatcher.RequestOptions['body'],
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
+      headersTimeout: timeoutMs + 1000, // backstop only
+      bodyTimeout: timeoutMs, // idle time between body chunks
       signal: abort
     }
     target.pool.request(options, (err, res) => {
+      clearTimeout(timer)
       if (err) {
         target.inflight--
         reply.raw.off('close', onClientGone)
-        onError(err as NodeJS.ErrnoException, request, reply, path, body, target, abort.aborted)
+        onError(timedOut ? HEADERS_TIMEOUT : err as NodeJS.ErrnoException, request, reply, path, body, target, abort.aborted && !timedOut)
         return
       }
       let released = false

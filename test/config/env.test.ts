@@ -1,16 +1,7 @@
 import t from 'tap'
 import { loadConfig, ConfigError } from '../../src/config/index.js'
+import { configProblems } from '../helpers.js'
 import { ENV_BINDINGS } from '../../src/config/env.js'
-
-function problemsFor (env: NodeJS.ProcessEnv): readonly string[] {
-  try {
-    loadConfig(env)
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems
-    throw err
-  }
-  return []
-}
 
 t.test('defaults match SPEC.md §3 and §6', async (t) => {
   const { config, warnings } = loadConfig({})
@@ -73,25 +64,25 @@ t.test('REDIS_HOST + REDIS_PORT make the Redis URL; GATEWAY_WORKERS=auto is one 
 })
 
 t.test('a bad number names the variable, the value and what is expected', async (t) => {
-  t.same(problemsFor({ PORT: 'eighty' }), ['PORT="eighty": expected an integer'])
-  t.same(problemsFor({ PORT: '70000' }), ['PORT="70000": expected an integer port 0–65535'])
-  t.same(problemsFor({ BREAKER_ERROR_THRESHOLD: '1.5' }), ['BREAKER_ERROR_THRESHOLD="1.5": expected a fraction in (0, 1]'])
-  t.same(problemsFor({ RATE_LIMIT_ANONYMOUS: '0' }), ['RATE_LIMIT_ANONYMOUS="0": expected an integer ≥ 1 and ≤ 2147483647'])
-  t.same(problemsFor({ BREAKER_TIMEOUT_MS: '5s' }), ['BREAKER_TIMEOUT_MS="5s": expected an integer'])
+  t.same(configProblems({ PORT: 'eighty' }), ['PORT="eighty": expected an integer'])
+  t.same(configProblems({ PORT: '70000' }), ['PORT="70000": expected an integer port 0–65535'])
+  t.same(configProblems({ BREAKER_ERROR_THRESHOLD: '1.5' }), ['BREAKER_ERROR_THRESHOLD="1.5": expected a fraction in (0, 1]'])
+  t.same(configProblems({ RATE_LIMIT_ANONYMOUS: '0' }), ['RATE_LIMIT_ANONYMOUS="0": expected an integer ≥ 1 and ≤ 2147483647'])
+  t.same(configProblems({ BREAKER_TIMEOUT_MS: '5s' }), ['BREAKER_TIMEOUT_MS="5s": expected an integer'])
 })
 
 t.test('a bad URL, enum or list is named the same way', async (t) => {
-  t.same(problemsFor({ COMMAND_SERVICE_URL: 'ftp://files:21' }), ['COMMAND_SERVICE_URL="ftp://files:21": expected an absolute http:// or https:// URL'])
-  t.same(problemsFor({ REDIS_URL: 'localhost:6379' }), ['REDIS_URL="localhost:6379": expected a redis:// or rediss:// URL'])
-  t.same(problemsFor({ RATE_LIMIT_FAIL_MODE: 'maybe' }), ['RATE_LIMIT_FAIL_MODE="maybe": expected one of "open", "closed"'])
-  t.same(problemsFor({ LOG_LEVEL: 'loud' }), ['LOG_LEVEL="loud": expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent"'])
-  t.match(problemsFor({ API_DEPRECATED: '1:2027-06-30' })[0], /^API_DEPRECATED="1:2027-06-30": expected VERSION=YYYY-MM-DD/)
-  t.same(problemsFor({ API_DEPRECATED: '1=2027-02-31' }), ['API_DEPRECATED="1=2027-02-31": expected a real calendar date YYYY-MM-DD'])
-  t.same(problemsFor({ API_DEFAULT_VERSION: '3' }), ['API_DEFAULT_VERSION="3": expected one of the supported versions 1, 2'])
-  t.same(problemsFor({ JWT_SECRET: 'short' }), ['JWT_SECRET="short": expected an HS* secret of at least 32 characters'])
-  t.same(problemsFor({ ADMIN_TOKEN: 'abc' }), ['ADMIN_TOKEN="abc": expected a token of at least 16 characters'])
-  t.match(problemsFor({ TRUST_PROXY: 'yes please' })[0], /^TRUST_PROXY="yes please": expected true, false, a hop count/)
-  t.same(problemsFor({ PORT: '8000', ADMIN_PORT: '8000' }), ['ADMIN_PORT="8000": expected a port different from the public port 8000'])
+  t.same(configProblems({ COMMAND_SERVICE_URL: 'ftp://files:21' }), ['COMMAND_SERVICE_URL="ftp://files:21": expected an absolute http:// or https:// URL'])
+  t.same(configProblems({ REDIS_URL: 'localhost:6379' }), ['REDIS_URL="localhost:6379": expected a redis:// or rediss:// URL'])
+  t.same(configProblems({ RATE_LIMIT_FAIL_MODE: 'maybe' }), ['RATE_LIMIT_FAIL_MODE="maybe": expected one of "open", "closed"'])
+  t.same(configProblems({ LOG_LEVEL: 'loud' }), ['LOG_LEVEL="loud": expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent"'])
+  t.match(configProblems({ API_DEPRECATED: '1:2027-06-30' })[0], /^API_DEPRECATED="1:2027-06-30": expected VERSION=YYYY-MM-DD/)
+  t.same(configProblems({ API_DEPRECATED: '1=2027-02-31' }), ['API_DEPRECATED="1=2027-02-31": expected a real calendar date YYYY-MM-DD'])
+  t.same(configProblems({ API_DEFAULT_VERSION: '3' }), ['API_DEFAULT_VERSION="3": expected one of the supported versions 1, 2'])
+  t.same(configProblems({ JWT_SECRET: 'short' }), ['JWT_SECRET="short": expected an HS* secret of at least 32 characters'])
+  t.same(configProblems({ ADMIN_TOKEN: 'abc' }), ['ADMIN_TOKEN="abc": expected a token of at least 16 characters'])
+  t.match(configProblems({ TRUST_PROXY: 'yes please' })[0], /^TRUST_PROXY="yes please": expected true, false, a hop count/)
+  t.same(configProblems({ PORT: '8000', ADMIN_PORT: '8000' }), ['ADMIN_PORT="8000": expected a port different from the public port 8000'])
 })
 
 t.test('every problem is reported at once, in one message', async (t) => {

@@ -1,23 +1,14 @@
 import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { loadConfig, ConfigError } from '../../src/config/index.js'
+import { loadConfig } from '../../src/config/index.js'
+import { configProblems } from '../helpers.js'
 
 function write (t: { testdir: (content?: any) => string }, text: string): string {
   const dir = t.testdir({})
   const file = join(dir, 'gateway.yaml')
   writeFileSync(file, text)
   return file
-}
-
-function problems (env: NodeJS.ProcessEnv): readonly string[] {
-  try {
-    loadConfig(env)
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems
-    throw err
-  }
-  return []
 }
 
 t.test('a YAML file sets services, routes and every route policy', async (t) => {
@@ -67,22 +58,22 @@ t.test('environment variables override the file', async (t) => {
 })
 
 t.test('a missing file is named with what went wrong', async (t) => {
-  t.same(problems({ GATEWAY_CONFIG: '/nonexistent/gateway.yaml' }), ['GATEWAY_CONFIG="/nonexistent/gateway.yaml": file not found'])
+  t.same(configProblems({ GATEWAY_CONFIG: '/nonexistent/gateway.yaml' }), ['GATEWAY_CONFIG="/nonexistent/gateway.yaml": file not found'])
 })
 
 t.test('bad YAML is reported with its line and column', async (t) => {
   const file = write(t, 'server:\n  port: 8000\n routes: [\n')
-  const [problem] = problems({ GATEWAY_CONFIG: file })
+  const [problem] = configProblems({ GATEWAY_CONFIG: file })
   t.match(problem, new RegExp(`^GATEWAY_CONFIG="${file}": invalid YAML at line \\d+, column \\d+: `))
   const list = write(t, '- a\n- b\n')
-  t.match(problems({ GATEWAY_CONFIG: list })[0], /expected a YAML mapping at the top level .* got a list/)
+  t.match(configProblems({ GATEWAY_CONFIG: list })[0], /expected a YAML mapping at the top level .* got a list/)
 })
 
 t.test('an unknown key is named with the keys that are allowed', async (t) => {
   const file = write(t, 'routes:\n  - prefix: /v1/x\n    service: command\n    stripPrefx: true\n')
-  t.same(problems({ GATEWAY_CONFIG: file }), [`routes[0].stripPrefx (in ${file}): unknown key, expected one of: name, prefix, service, stripPrefix, preserveHost, websocket, auth, roles, rateLimit, fallback, headers, validate, timeoutMs`])
+  t.same(configProblems({ GATEWAY_CONFIG: file }), [`routes[0].stripPrefx (in ${file}): unknown key, expected one of: name, prefix, service, stripPrefix, preserveHost, websocket, auth, roles, rateLimit, fallback, headers, validate, timeoutMs`])
   const top = write(t, 'servers: {}\n')
-  t.match(problems({ GATEWAY_CONFIG: top })[0], /^servers \(in .*\): unknown key, expected one of: server, redis, jwt/)
+  t.match(configProblems({ GATEWAY_CONFIG: top })[0], /^servers \(in .*\): unknown key, expected one of: server, redis, jwt/)
 })
 
 t.test('a bad value in the file names the key, the value and what is expected', async (t) => {
@@ -94,13 +85,13 @@ routes:
   - { prefix: /v1/x, service: nowhere }
   - { prefix: /v1/x, service: command }
 `)
-  t.same(problems({ GATEWAY_CONFIG: file }), [
+  t.same(configProblems({ GATEWAY_CONFIG: file }), [
     `services.billing.targets[0].url (in ${file}): got "not a url", expected an absolute http:// or https:// URL`,
     `services.billing.loadBalancing (in ${file}): got "random", expected one of "round-robin", "least-connections", "weighted"`,
     `routes[0].prefix (in ${file}): got "v1/no-slash", expected a path starting with "/" and not ending with "/"`
   ])
   const refs = write(t, 'routes:\n  - { prefix: /v1/x, service: nowhere }\n  - { prefix: /v1/x, service: command }\n  - { prefix: /admin, service: command }\n')
-  t.same(problems({ GATEWAY_CONFIG: refs }), [
+  t.same(configProblems({ GATEWAY_CONFIG: refs }), [
     `routes[0].service (in ${refs}): got "nowhere", expected one of the configured services: command, query`,
     `routes[1].prefix (in ${refs}): got "/v1/x", expected a prefix not already used by routes[0]`,
     `routes[2].prefix (in ${refs}): got "/admin", expected a prefix that does not shadow the gateway's own endpoints (/health, /ready, /docs, /openapi.*, /ws, /admin)`
@@ -109,5 +100,5 @@ routes:
 
 t.test('a Kong declarative file is recognised and refused with a pointer', async (t) => {
   const file = write(t, '_format_version: "3.0"\nservices: []\n')
-  t.match(problems({ GATEWAY_CONFIG: file })[0], /this is a Kong declarative config \(_format_version: "3\.0"\)/)
+  t.match(configProblems({ GATEWAY_CONFIG: file })[0], /this is a Kong declarative config \(_format_version: "3\.0"\)/)
 })

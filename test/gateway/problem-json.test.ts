@@ -1,8 +1,6 @@
 // Every error the gateway itself answers with is RFC 9457 problem+json.
 import t from 'tap'
-import net from 'node:net'
-import { once } from 'node:events'
-import { startUpstream, startGateway, servicesFor, call } from '../helpers.js'
+import { startUpstream, startGateway, servicesFor, call, rawExchange } from '../helpers.js'
 
 const PROBLEM = 'application/problem+json; charset=utf-8'
 
@@ -52,11 +50,7 @@ t.test('a gateway bug answers 500 GW_INTERNAL without internals, and logs the er
 
 t.test('garbage on the socket gets a 400 and the connection closes', async (t) => {
   const gw = await startGateway(t, { services: servicesFor('http://127.0.0.1:1') })
-  const socket = net.connect(Number(new URL(gw.url).port), '127.0.0.1')
-  await once(socket, 'connect')
-  socket.write('THIS IS NOT HTTP\r\n\r\n')
-  let raw = ''
-  for await (const chunk of socket) raw += chunk
+  const raw = await rawExchange(gw.url, 'THIS IS NOT HTTP\r\n\r\n')
   t.match(raw, /^HTTP\/1\.1 400/)
   t.match(raw, /content-type: application\/problem\+json/)
   t.match(raw, /"code":"GW_REQUEST_MALFORMED"/)
@@ -64,11 +58,7 @@ t.test('garbage on the socket gets a 400 and the connection closes', async (t) =
 
 t.test('oversized headers get a 431 problem', async (t) => {
   const gw = await startGateway(t, { services: servicesFor('http://127.0.0.1:1') })
-  const socket = net.connect(Number(new URL(gw.url).port), '127.0.0.1')
-  await once(socket, 'connect')
-  socket.write(`GET /v1/api/x HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)
-  let raw = ''
-  for await (const chunk of socket) raw += chunk
+  const raw = await rawExchange(gw.url, `GET /v1/api/x HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)
   t.match(raw, /^HTTP\/1\.1 431/)
   t.match(raw, /"code":"GW_REQUEST_HEADERS_TOO_LARGE"/)
 })

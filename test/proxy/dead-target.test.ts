@@ -1,9 +1,7 @@
 // Targets that die, refuse, come back: passive ejection, retries, active checks.
 import t from 'tap'
 import type http from 'node:http'
-import { startUpstream, startGateway, echo, call, freePort, until } from '../helpers.js'
-
-const from = (res: { json: () => { upstream: string } }) => res.json().upstream
+import { startUpstream, startGateway, echo, call, freePort, until, answeredBy } from '../helpers.js'
 
 t.test('a killed target costs no failed request: refused connections are retried on the other target', async (t) => {
   const a = await startUpstream(t, echo('a'))
@@ -16,7 +14,7 @@ t.test('a killed target costs no failed request: refused connections are retried
   for (let i = 0; i < 20; i++) {
     const res = await call(`${gw.url}/v1/api/x`)
     statuses.push(res.status)
-    after.push(from(res))
+    after.push(answeredBy(res))
   }
   t.same(statuses.filter((s) => s !== 200), [], 'every request succeeded')
   t.same(new Set(after), new Set(['b']), 'the dead target gets nothing more')
@@ -48,11 +46,11 @@ t.test('requests in flight when a target dies: idempotent ones are retried, a PO
   const first = await call(`${gw.url}/v1/commands/noop`)
   const post = call(`${gw.url}/v1/commands/wallets`, { method: 'POST', body: '{"x":1}' })
   await until(() => held.length === 2)
-  t.equal(from(first), 'b')
+  t.equal(answeredBy(first), 'b')
   await a.close() // resets the two held connections
   const [getRes, postRes] = await Promise.all([get, post])
   t.equal(getRes.status, 200, 'the GET was retried on the other target')
-  t.equal(from(getRes), 'b')
+  t.equal(answeredBy(getRes), 'b')
   t.equal(postRes.status, 502, 'the POST was already sent: not retried')
   t.match(postRes.json(), { code: 'GW_PROXY_UPSTREAM_UNREACHABLE', status: 502 })
   t.notMatch(postRes.text, /ECONNRESET|socket|127\.0\.0\.1/, 'no upstream internals in the answer')
@@ -80,7 +78,7 @@ t.test('an ejected target is re-admitted once its ejection ends and it answers a
   for (let i = 0; i < 4; i++) t.equal((await call(`${gw.url}/v1/api/x`)).status, 200)
   const revived = await startUpstream(t, echo('a-again'), { port })
   const seen = new Set<string>()
-  await until(async () => { seen.add(from(await call(`${gw.url}/v1/api/x`))); return seen.has('a-again') }, 5000, 'the revived target to get traffic')
+  await until(async () => { seen.add(answeredBy(await call(`${gw.url}/v1/api/x`))); return seen.has('a-again') }, 5000, 'the revived target to get traffic')
   t.ok(revived.requests.length > 0)
 })
 
@@ -89,7 +87,7 @@ t.test('a streak of 5xx answers ejects a target', async (t) => {
   const good = await startUpstream(t, echo('good'))
   const gw = await startGateway(t, { services: { query: { targets: [bad.url, good.url], passiveHealth: { consecutive5xx: 3 } } } })
   const seen: string[] = []
-  for (let i = 0; i < 12; i++) seen.push(from(await call(`${gw.url}/v1/api/x`)))
+  for (let i = 0; i < 12; i++) seen.push(answeredBy(await call(`${gw.url}/v1/api/x`)))
   t.equal(seen.filter((s) => s === 'bad').length, 3, 'three 500s, then no more traffic')
 })
 
@@ -102,11 +100,11 @@ t.test('active health checks take an unhealthy target out and bring it back', as
   status = 503
   await until(() => service.summary()[0]!.state === 'unhealthy', 5000, 'a to be marked unhealthy')
   const seen = new Set<string>()
-  for (let i = 0; i < 6; i++) seen.add(from(await call(`${gw.url}/v1/api/x`)))
+  for (let i = 0; i < 6; i++) seen.add(answeredBy(await call(`${gw.url}/v1/api/x`)))
   t.same([...seen], ['b'])
   status = 200
   await until(() => service.summary()[0]!.state === 'healthy', 5000, 'a to be healthy again')
   const back = new Set<string>()
-  for (let i = 0; i < 4; i++) back.add(from(await call(`${gw.url}/v1/api/x`)))
+  for (let i = 0; i < 4; i++) back.add(answeredBy(await call(`${gw.url}/v1/api/x`)))
   t.ok(back.has('a'))
 })

@@ -12,7 +12,8 @@ t.test('an upstream slower than the timeout → 504 problem+json, and the upstre
   const elapsed = Date.now() - started
   t.equal(res.status, 504)
   t.match(res.json(), { code: 'GW_PROXY_UPSTREAM_TIMEOUT', status: 504, detail: 'Service "query" did not answer within 300 ms' })
-  t.ok(elapsed >= 290 && elapsed < 2000, `answered after ${elapsed} ms`)
+  // the configured 300 ms, not undici's ~1 s timer granularity (the bound leaves room for a loaded CI)
+  t.ok(elapsed >= 295 && elapsed < 900, `answered after ${elapsed} ms`)
   await upstreamSawClose
   t.pass('the upstream connection was closed, not left running')
   t.equal(up.requests.length, 1, 'a timed-out request is not retried')
@@ -22,8 +23,10 @@ t.test('a route timeout overrides the service timeout', async (t) => {
   const up = await startUpstream(t, () => {})
   const gw = await startGateway(t, { services: servicesFor(up.url), breaker: { timeoutMs: 5000 }, routes: [{ prefix: '/v1/api', service: 'query', timeoutMs: 100 }] })
   const started = Date.now()
-  t.equal((await call(`${gw.url}/v1/api/slow`)).status, 504)
-  t.ok(Date.now() - started < 1000)
+  const res = await call(`${gw.url}/v1/api/slow`)
+  t.equal(res.status, 504)
+  t.match(res.json(), { detail: 'Service "query" did not answer within 100 ms' })
+  t.ok(Date.now() - started < 2000, 'the route\'s 100 ms applied, not the service\'s 5000 ms')
 })
 
 t.test('a client that goes away cancels its upstream request', async (t) => {
