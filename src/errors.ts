@@ -4,6 +4,7 @@
 import createError from '@fastify/error'
 import { STATUS_CODES } from 'node:http'
 import { randomUUID } from 'node:crypto'
+import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
@@ -93,9 +94,15 @@ export function notFoundHandler (request: FastifyRequest, reply: FastifyReply): 
   return sendProblem(reply, 404, 'GW_ROUTE_NOT_FOUND', new RouteNotFoundError(request.method, pathOf(request.url)).message)
 }
 
-/** Fastify's frameworkErrors hook (bad URL encoding...), which bypasses the error handler otherwise. */
-export function frameworkErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  problemErrorHandler(error, request, reply)
+/**
+ * A problem+json answer written straight to a socket the HTTP server does not (or no
+ * longer) own: parser errors, upgrade requests, tunnels. Closes the connection.
+ */
+export function writeRawProblem (socket: Duplex, status: number, code: string, detail: string, where: { instance?: string, requestId?: string } = {}): void {
+  if (socket.destroyed || !socket.writable) return
+  const requestId = where.requestId ?? randomUUID()
+  const body = JSON.stringify({ type: problemType(code), title: STATUS_CODES[status], status, detail, instance: where.instance ?? '', requestId, code })
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`)
 }
 
 // Node's parser rejected the bytes before any request existed: answer on the raw socket.
@@ -105,18 +112,16 @@ const CLIENT_ERRORS: Record<string, [number, string, string]> = {
   ERR_HTTP_HEADERS_TIMEOUT: [408, 'GW_REQUEST_TIMEOUT', 'The request headers were not received in time']
 }
 
-export function clientErrorHandler (err: NodeJS.ErrnoException, socket: import('node:net').Socket): void {
+export function clientErrorHandler (err: NodeJS.ErrnoException, socket: Duplex): void {
   if (!socket.writable || err.code === 'ECONNRESET') {
     socket.destroy()
     return
   }
   const [status, code, detail] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'GW_REQUEST_MALFORMED', 'The request is not valid HTTP/1.1']
-  const requestId = randomUUID()
-  const body = JSON.stringify({ type: problemType(code), title: STATUS_CODES[status], status, detail, instance: '', requestId, code })
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`)
+  writeRawProblem(socket, status, code, detail)
 }
 
-function pathOf (url: string): string {
+export function pathOf (url: string): string {
   const q = url.indexOf('?')
   return q === -1 ? url : url.slice(0, q)
 }

@@ -8,7 +8,7 @@ import { once } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { GatewayConfig } from './config/index.js'
 import type { GatewayContext } from './context.js'
-import { problemErrorHandler, notFoundHandler, frameworkErrorHandler, clientErrorHandler, ShuttingDownError } from './errors.js'
+import { problemErrorHandler, notFoundHandler, clientErrorHandler, writeRawProblem, ShuttingDownError } from './errors.js'
 import { compileTrust } from './trust-proxy.js'
 import { staticSecurityHeaders } from './security-headers.js'
 import { createRedisClient, closeRedis, type Redis } from './redis.js'
@@ -16,7 +16,7 @@ import routeScope from './route-scope.js'
 import health from '../plugins/health/index.js'
 import admin from '../plugins/admin/index.js'
 import { UpstreamService, type Lookup } from '../plugins/proxy/upstream-service.js'
-import { kUpgrade, writeRawProblem, type UpgradeRequest } from '../plugins/proxy/tunnel.js'
+import { kUpgrade, type UpgradeRequest } from '../plugins/proxy/tunnel.js'
 
 export interface GatewayDeps {
   /** DNS resolution for service discovery (tests inject their own) */
@@ -64,11 +64,13 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     bodyLimit: config.server.bodyLimitBytes,
     // Fastify's own closing answer is not problem+json: the onRequest hook below answers instead
     return503OnClosing: false,
-    frameworkErrors: frameworkErrorHandler,
+    // bad URL encoding and the like bypass the error handler unless routed here
+    frameworkErrors: problemErrorHandler,
     clientErrorHandler,
     routerOptions: { maxParamLength: 500 }
   })
-  const adminApp = Fastify({ loggerInstance: app.log.child({ listener: 'admin' }), return503OnClosing: false, frameworkErrors: frameworkErrorHandler, clientErrorHandler })
+  const adminApp = Fastify({ loggerInstance: app.log.child({ listener: 'admin' }), return503OnClosing: false, // bad URL encoding and the like bypass the error handler unless routed here
+    frameworkErrors: problemErrorHandler, clientErrorHandler })
 
   let closing = false
   const tunnels = new Set<Duplex>()
@@ -119,7 +121,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   app.server.on('upgrade', (req: UpgradeRequest, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy())
     if (closing) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+      writeRawProblem(socket, 503, 'GW_SHUTTING_DOWN', new ShuttingDownError().message, { instance: (req.url ?? '').split('?')[0] })
       return
     }
     req[kUpgrade] = { socket, head }
@@ -175,4 +177,3 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   }
 }
 
-export { writeRawProblem }

@@ -94,7 +94,7 @@ export function createForwarder (opts: ForwarderOptions) {
       if (err) {
         target.inflight--
         reply.raw.off('close', onClientGone)
-        onError(timedOut ? HEADERS_TIMEOUT : err as NodeJS.ErrnoException, request, reply, path, body, target, abort.aborted && !timedOut)
+        onError(timedOut ? HEADERS_TIMEOUT : err as NodeJS.ErrnoException, request, reply, path, body, target, abort.aborted && !timedOut, failed !== undefined)
         return
       }
       let released = false
@@ -116,7 +116,7 @@ export function createForwarder (opts: ForwarderOptions) {
     })
   }
 
-  function onError (err: NodeJS.ErrnoException, request: FastifyRequest, reply: FastifyReply, path: string, body: LazyBody | null, target: PooledTarget, clientGone: boolean): void {
+  function onError (err: NodeJS.ErrnoException, request: FastifyRequest, reply: FastifyReply, path: string, body: LazyBody | null, target: PooledTarget, clientGone: boolean, isRetry: boolean): void {
     const outcome = classify(err)
     if (clientGone || outcome.kind === 'aborted' || reply.sent) return
     if (outcome.kind === 'local') {
@@ -124,11 +124,11 @@ export function createForwarder (opts: ForwarderOptions) {
       return
     }
     target.onFailure(outcome.kind, service.now())
-    const first = !(request as RetriedRequest)[kRetried]
+    // `failed` was passed to this attempt only when it already was the retry
+    const first = !isRetry
     const bodyIntact = body === null || !body.started
     const safe = !outcome.reached || (outcome.kind === 'reset' && IDEMPOTENT.has(request.method))
     if (first && bodyIntact && safe) {
-      (request as RetriedRequest)[kRetried] = true
       request.log.debug({ target: target.origin, err: err.code }, 'retrying on another target')
       attempt(request, reply, path, body, target)
       return
@@ -191,8 +191,6 @@ class ClientGone {
   }
 }
 
-const kRetried = Symbol('retried')
-type RetriedRequest = FastifyRequest & { [kRetried]?: boolean }
 
 /** "..", "/../", "%2e%2e" and friends: never forwarded (the upstream might resolve them). */
 export function hasDotSegment (url: string): boolean {

@@ -9,7 +9,7 @@ import { STATUS_CODES } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 import type { OutgoingHeaders } from './headers.js'
 import type { PooledTarget } from './upstream-service.js'
-import { buildProblem, PROBLEM_CONTENT_TYPE } from '../../src/errors.js'
+import { writeRawProblem, pathOf } from '../../src/errors.js'
 
 /** What the upgrade dispatcher attaches to the raw request. */
 export interface UpgradeContext { socket: Duplex, head: Buffer }
@@ -49,7 +49,7 @@ export function openTunnel (opts: TunnelOptions): void {
   const fail = (status: number, code: string, detail: string) => {
     if (answered) return
     answered = true
-    writeRawProblem(client, request, status, code, detail)
+    writeRawProblem(client, status, code, detail, { instance: pathOf(request.url), requestId: request.id })
   }
 
   upstreamRequest.on('upgrade', (res, upstream, upstreamHead) => {
@@ -104,11 +104,4 @@ function rawHeaderLines (raw: string[], dropHopByHop = false): string {
     out += `${raw[i]}: ${raw[i + 1]}\r\n`
   }
   return out
-}
-
-/** A problem+json answer written straight to a socket the HTTP server no longer owns. */
-export function writeRawProblem (socket: Duplex, request: FastifyRequest, status: number, code: string, detail: string): void {
-  if (socket.destroyed) return
-  const body = JSON.stringify(buildProblem(request, status, code, detail))
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${request.id}\r\nconnection: close\r\n\r\n${body}`)
 }
