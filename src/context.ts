@@ -4,6 +4,7 @@ import type { UpstreamService } from '../plugins/proxy/upstream-service.js'
 import type { TunnelRegistry } from '../plugins/proxy/tunnel.js'
 import type { TrustFunction } from './trust-proxy.js'
 import type { Redis } from './redis.js'
+import type { Authenticator } from '../plugins/auth/authenticator.js'
 
 export interface GatewayContext {
   readonly config: GatewayConfig
@@ -11,6 +12,8 @@ export interface GatewayContext {
   readonly tunnels: TunnelRegistry
   readonly trust: TrustFunction
   readonly redis: Redis | null
+  /** credentials → consumer (JWT verifiers, JWKS cache, API-key registry) */
+  readonly authenticator: Authenticator
   /** true from the moment shutdown starts */
   readonly closing: () => boolean
 }

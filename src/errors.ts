@@ -18,7 +18,7 @@ export const InternalError = createError('GW_INTERNAL', 'The gateway failed to h
 
 /** Extra fields an error may carry onto its problem document and response. */
 export interface ProblemExtras {
-  headers?: Record<string, string>
+  headers?: Record<string, string | string[]>
   /** additional members of the problem document (e.g. `violations`, `versions`) */
   extensions?: Record<string, unknown>
 }

@@ -11,16 +11,19 @@ import type { GatewayContext } from './context.js'
 import { problemErrorHandler, notFoundHandler, clientErrorHandler, writeRawProblem, ShuttingDownError } from './errors.js'
 import { compileTrust } from './trust-proxy.js'
 import { staticSecurityHeaders } from './security-headers.js'
-import { createRedisClient, closeRedis, type Redis } from './redis.js'
+import { createRedisClient, closeRedis, waitForRedis, type Redis } from './redis.js'
 import routeScope from './route-scope.js'
 import health from '../plugins/health/index.js'
 import admin from '../plugins/admin/index.js'
+import { Authenticator } from '../plugins/auth/authenticator.js'
 import { UpstreamService, type Lookup } from '../plugins/proxy/upstream-service.js'
 import { kUpgrade, type UpgradeRequest } from '../plugins/proxy/tunnel.js'
 
 export interface GatewayDeps {
   /** DNS resolution for service discovery (tests inject their own) */
   lookup?: Lookup
+  /** where log lines go (default stdout; tests capture them) */
+  logStream?: { write: (line: string) => unknown }
 }
 
 export interface Gateway {
@@ -36,9 +39,10 @@ export interface Gateway {
 const REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:+=@/-]{0,127}$/
 const SECRET_QUERY = /([?&](?:token|access_token|api_key|apikey|key)=)[^&]*/gi
 
-function loggerOptions (config: GatewayConfig): FastifyServerOptions['logger'] {
+function loggerOptions (config: GatewayConfig, stream?: GatewayDeps['logStream']): FastifyServerOptions['logger'] {
   return {
     level: config.server.logLevel,
+    ...(stream ? { stream } : {}),
     redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
     serializers: {
       req: (req: { method: string, url: string, ip?: string, socket?: { remoteAddress?: string } }) => ({
@@ -53,7 +57,7 @@ function loggerOptions (config: GatewayConfig): FastifyServerOptions['logger'] {
 export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
   const trust = compileTrust(config.server.trustProxy)
   const app = Fastify({
-    logger: loggerOptions(config),
+    logger: loggerOptions(config, deps.logStream),
     genReqId: (req: IncomingMessage) => {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
@@ -69,8 +73,15 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     clientErrorHandler,
     routerOptions: { maxParamLength: 500 }
   })
-  const adminApp = Fastify({ loggerInstance: app.log.child({ listener: 'admin' }), return503OnClosing: false, // bad URL encoding and the like bypass the error handler unless routed here
-    frameworkErrors: problemErrorHandler, clientErrorHandler })
+  const adminApp = Fastify({
+    loggerInstance: app.log.child({ listener: 'admin' }),
+    return503OnClosing: false,
+    // bad URL encoding and the like bypass the error handler unless routed here
+    frameworkErrors: problemErrorHandler,
+    clientErrorHandler,
+    // admin input is checked strictly: every violation reported, nothing coerced or silently dropped
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } }
+  })
 
   let closing = false
   const tunnels = new Set<Duplex>()
@@ -79,7 +90,9 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   for (const [name, serviceConfig] of Object.entries(config.services)) {
     services.set(name, new UpstreamService(name, serviceConfig, config.breaker.timeoutMs, { log: app.log, lookup: deps.lookup }))
   }
-  const context: GatewayContext = { config, services, tunnels, trust, redis, closing: () => closing }
+  const authenticator = new Authenticator({ jwt: config.jwt, consumers: config.consumers, redis, keyPrefix: config.redis.keyPrefix, log: app.log })
+  const context: GatewayContext = { config, services, tunnels, trust, redis, authenticator, closing: () => closing }
+  app.decorateRequest('consumer', null)
 
   for (const instance of [app, adminApp]) {
     instance.setErrorHandler(problemErrorHandler)
@@ -113,6 +126,10 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   await adminApp.register(admin, { context })
 
   await Promise.all([...services.values()].map((s) => s.start()))
+  authenticator.start()
+  // a starting instance should answer with its shared state reachable; if Redis is
+  // down it starts anyway (fail-open / 503 paths take over) and reconnects by itself
+  if (redis && !(await waitForRedis(redis, 1000))) app.log.warn('redis not reachable at start-up: continuing without it until it is')
   await Promise.all([app.ready(), adminApp.ready()])
 
   // One dispatcher for every Upgrade request: it runs the request through Fastify's
@@ -159,6 +176,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       await app.close()
     }
     await adminApp.close()
+    authenticator.close()
     await Promise.all([...services.values()].map((s) => s.close()))
     if (redis) await closeRedis(redis)
     log.info('shutdown complete')

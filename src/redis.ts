@@ -36,6 +36,21 @@ export function createRedisClient ({ url, log, name = 'main' }: RedisClientOptio
   return client
 }
 
+/** Resolves true once the client is ready, false after `ms` (it keeps reconnecting). */
+export async function waitForRedis (client: Redis, ms: number): Promise<boolean> {
+  if (client.status === 'ready') return true
+  let timer: NodeJS.Timeout | undefined
+  let onReady: (() => void) | undefined
+  const result = await new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms)
+    onReady = () => resolve(true)
+    client.once('ready', onReady)
+  })
+  clearTimeout(timer)
+  client.off('ready', onReady!)
+  return result
+}
+
 /** QUIT politely, but never wait more than `ms` for a dead server. */
 export async function closeRedis (client: Redis, ms = 500): Promise<void> {
   if (client.status === 'end') return

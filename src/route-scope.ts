@@ -4,6 +4,7 @@
 // apply only inside this encapsulated scope. A plain async plugin (not
 // fastify-plugin wrapped) so the `prefix` option takes effect.
 import type { FastifyInstance } from 'fastify'
+import auth from '../plugins/auth/index.js'
 import proxy from '../plugins/proxy/index.js'
 import type { RouteConfig } from '../plugins/proxy/options.js'
 import type { GatewayContext } from './context.js'
@@ -15,8 +16,9 @@ export interface RouteScopeOptions {
 
 export default async function routeScope (scope: FastifyInstance, { route, context }: RouteScopeOptions): Promise<void> {
   const service = context.services.get(route.service)!
-  // version, auth, rate-limit, validation and breaker plugins are registered here
-  // as they land (issues 3–7), before the proxy
+  // version, rate-limit, validation and breaker plugins are registered here as they
+  // land (issues 4–7), in the order above
+  await scope.register(auth, { route, authenticator: context.authenticator })
   await scope.register(proxy, {
     route,
     service,

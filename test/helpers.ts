@@ -4,8 +4,11 @@ import http from 'node:http'
 import net from 'node:net'
 import { once } from 'node:events'
 import { request as undiciRequest } from 'undici'
+import { createSigner } from 'fast-jwt'
+import type { KeyObject } from 'node:crypto'
 import { buildGateway, type Gateway, type GatewayDeps } from '../src/gateway.js'
 import { resolveConfig, loadConfig, ConfigError } from '../src/config/index.js'
+import { defaultRoutes } from '../plugins/proxy/options.js'
 
 type Test = { teardown: (fn: () => unknown) => void }
 
@@ -62,7 +65,16 @@ export async function startUpstream (t: Test, handler: UpstreamHandler = echo('u
   return { url: `http://${host}:${port}`, port, server, requests, sockets, close }
 }
 
-/** A config for tests: loopback, random ports, quiet logs, active checks off unless asked. */
+/** The SPEC routes with their auth policies, for tests of auth. */
+export const specRoutes = defaultRoutes
+
+/**
+ * The SPEC routes made public: what testConfig uses unless `routes` is given, so
+ * tests of other concerns need no credentials (test/auth/ uses specRoutes()).
+ */
+export const openRoutes = (): unknown[] => defaultRoutes().map((r) => ({ ...(r as object), auth: 'public', roles: [] }))
+
+/** A config for tests: loopback, random ports, quiet logs, active checks off unless asked, open routes. */
 export function testConfig (overrides: Record<string, any> = {}): ReturnType<typeof resolveConfig> {
   const services = Object.fromEntries(Object.entries(overrides.services ?? {}).map(([name, s]: [string, any]) => [name, {
     ...s,
@@ -70,6 +82,7 @@ export function testConfig (overrides: Record<string, any> = {}): ReturnType<typ
     healthCheck: { enabled: false, ...s.healthCheck }
   }]))
   return resolveConfig({
+    routes: openRoutes(),
     ...overrides,
     server: { host: '127.0.0.1', port: 0, adminHost: '127.0.0.1', adminPort: 0, logLevel: 'silent', ...overrides.server },
     services
@@ -152,3 +165,34 @@ export function configProblems (env: NodeJS.ProcessEnv): readonly string[] {
   }
   return []
 }
+
+/** An HS* secret for tests (JWT_SECRET needs at least 32 characters). */
+export const TEST_SECRET = 'test-secret-of-at-least-32-characters!'
+
+/**
+ * Signs a JWT for tests. Defaults: HS256 with TEST_SECRET, sub "u-test", valid for
+ * an hour. `key` is a secret or a PEM private key / KeyObject; `claims` are merged
+ * over the defaults (set one to undefined to drop it).
+ */
+export function signToken (claims: Record<string, unknown> = {}, opts: { alg?: string, key?: string | KeyObject, kid?: string, header?: Record<string, unknown> } = {}): string {
+  const now = Math.floor(Date.now() / 1000)
+  const payload: Record<string, unknown> = { sub: 'u-test', iat: now, exp: now + 3600, ...claims }
+  for (const k of Object.keys(payload)) if (payload[k] === undefined) delete payload[k]
+  const key = opts.key ?? TEST_SECRET
+  const sign = createSigner({
+    key: typeof key === 'string' ? key : key.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    algorithm: (opts.alg ?? 'HS256') as 'HS256',
+    ...(opts.kid !== undefined ? { kid: opts.kid } : {}),
+    ...(opts.header !== undefined ? { header: opts.header as { alg: string } } : {}),
+    noTimestamp: true
+  })
+  return sign(payload)
+}
+
+/** A token with a header and payload of our choosing and no valid signature (alg:none, garbage). */
+export function unsignedToken (header: Record<string, unknown>, payload: Record<string, unknown>, signature = ''): string {
+  const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url')
+  return `${part(header)}.${part(payload)}.${signature}`
+}
+
+export const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })

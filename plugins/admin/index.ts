@@ -5,6 +5,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest, FastifyReply } from 'fastify'
 import { sendProblem } from '../../src/errors.js'
 import type { GatewayContext } from '../../src/context.js'
+import { apiKeyRoutes } from './api-keys.js'
 
 const digest = (value: string) => createHash('sha256').update(value).digest()
 
@@ -33,6 +34,7 @@ async function admin (app: FastifyInstance, { context }: { context: GatewayConte
       }
       return { services }
     })
+    apiKeyRoutes(scope, context.authenticator.apiKeys)
   }, { prefix: '/admin' })
 }
 

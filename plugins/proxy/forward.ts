@@ -5,7 +5,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher } from 'undici'
 import { BadPathError } from '../../src/errors.js'
-import { requestHeaderBuilder, responseHeaderBuilder, type ForwardedFacts } from './headers.js'
+import { requestHeaderBuilder, responseHeaderBuilder, type ForwardedFacts, type HeaderTransform } from './headers.js'
 import { requestBody, type LazyBody } from './request-body.js'
 import { openTunnel, kUpgrade, type TunnelRegistry, type UpgradeRequest } from './tunnel.js'
 import { NoHealthyTargetError, UpstreamUnreachableError, UpstreamTimeoutError, BadUpstreamResponseError } from './errors.js'
@@ -45,10 +45,17 @@ function classify (err: NodeJS.ErrnoException): Outcome {
   }
 }
 
+/** The route's request header transform, plus the client's credentials when the route hides them. */
+function withHiddenCredentials (route: RouteConfig): HeaderTransform | undefined {
+  const transform = route.headers?.request
+  if (!route.hideCredentials) return transform
+  return { ...transform, remove: [...(transform?.remove ?? []), 'authorization', 'x-api-key'] }
+}
+
 export function createForwarder (opts: ForwarderOptions) {
   const { route, service, bodyLimit, isTrusted, tunnels } = opts
   const timeoutMs = route.timeoutMs ?? service.timeoutMs
-  const buildRequestHeaders = requestHeaderBuilder(route.headers?.request)
+  const buildRequestHeaders = requestHeaderBuilder(withHiddenCredentials(route))
   const buildResponseHeaders = responseHeaderBuilder(route.headers?.response)
   const stripLength = route.stripPrefix ? route.prefix.length : 0
 
@@ -59,7 +66,8 @@ export function createForwarder (opts: ForwarderOptions) {
       requestId: request.id,
       clientAddress: address,
       trusted: isTrusted(address),
-      protocol: request.protocol
+      protocol: request.protocol,
+      consumer: request.consumer
     }
   }
 

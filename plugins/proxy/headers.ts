@@ -1,6 +1,7 @@
 // Which request headers go upstream and which response headers come back.
 // Pure functions over plain header objects; compiled once per route.
 import type { IncomingHttpHeaders } from 'node:http'
+import type { Consumer } from '../auth/consumer.js'
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, plus `expect` (Node answers 100-continue itself). */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']
@@ -19,6 +20,8 @@ export interface ForwardedFacts {
   /** the peer is a trusted proxy: its X-Forwarded-* are kept and extended */
   trusted: boolean
   protocol: 'http' | 'https'
+  /** the authenticated (or anonymous) consumer: becomes X-Consumer-Id/Tier/Roles */
+  consumer: Consumer | null
 }
 
 /** Compiles the per-route request header function. */
@@ -43,6 +46,8 @@ export function requestHeaderBuilder (transform: HeaderTransform = {}): (incomin
     if (forwardedHost) out['x-forwarded-host'] = forwardedHost
     if (facts.trusted && incoming.forwarded) out.forwarded = incoming.forwarded
     for (const [k, v] of add) out[k] = v
+    const consumerHeaders = facts.consumer?.headers
+    for (const k in consumerHeaders) out[k] = consumerHeaders[k]!
     return out
   }
 }

@@ -1,6 +1,7 @@
 // Services (upstreams with targets) and routes: schema and defaults.
 import { Type, type Static } from '@sinclair/typebox'
 import { Strict, PositiveInt, DurationMs, HttpUrl, type DeepReadonly } from '../../src/config/types.js'
+import { RoleName } from '../auth/options.js'
 
 const Millis = Type.Integer({ minimum: 1, maximum: 86_400_000, description: 'milliseconds (1–86400000)' })
 
@@ -61,9 +62,12 @@ export const RouteSchema = Strict({
   preserveHost: Type.Boolean({ default: false }),
   /** proxy WebSocket upgrades on this prefix to the service (e.g. graphql-transport-ws) */
   websocket: Type.Boolean({ default: false }),
+  /** public: anyone (credentials, when valid, still identify the consumer); authenticated: a valid JWT or API key */
   auth: Type.Union([Type.Literal('public'), Type.Literal('authenticated')], { default: 'authenticated' }),
   /** any-of: the consumer needs at least one of these roles */
-  roles: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+  roles: Type.Array(RoleName, { default: [] }),
+  /** remove the client's Authorization and X-API-Key before proxying (the X-Consumer-* headers still go) */
+  hideCredentials: Type.Boolean({ default: false }),
   rateLimit: Type.Optional(Strict({ max: Type.Integer({ minimum: 1 }), windowMs: Type.Optional(Millis) })),
   fallback: Type.Optional(Strict({
     status: Type.Integer({ minimum: 200, maximum: 599, default: 503 }),

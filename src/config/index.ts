@@ -91,6 +91,25 @@ function crossCheck (config: MutableGatewayConfig, ctx: ResolveContext): void {
       fail(`/routes/${i}/prefix`, route.prefix, 'a prefix that does not shadow the gateway\'s own endpoints (/health, /ready, /docs, /openapi.*, /ws, /admin)')
     }
   })
+  config.routes.forEach((route, i) => {
+    if (route.auth === 'public' && route.roles.length > 0) fail(`/routes/${i}/roles`, route.roles, 'no roles on a public route (set auth: authenticated, or drop roles)')
+  })
+  if (config.jwt.secret?.includes('-----BEGIN')) {
+    // a PEM used as an HMAC secret is how HS/RS confusion attacks start
+    fail('/jwt/secret', '[redacted]', 'a random HS* secret, not a PEM key (put public keys in JWT_PUBLIC_KEY)')
+  }
+  const consumerIds = new Map<string, number>()
+  const keyHashes = new Map<string, string>()
+  config.consumers.forEach((consumer, i) => {
+    const previous = consumerIds.get(consumer.id)
+    if (previous !== undefined) fail(`/consumers/${i}/id`, consumer.id, `an id not already used by consumers[${previous}]`)
+    consumerIds.set(consumer.id, i)
+    consumer.apiKeys.forEach((hash, k) => {
+      const owner = keyHashes.get(hash)
+      if (owner !== undefined) fail(`/consumers/${i}/apiKeys/${k}`, hash, `a key hash not already given to consumer ${owner}`)
+      keyHashes.set(hash, consumer.id)
+    })
+  })
   const { versions, defaultVersion, deprecated } = config.versioning
   const supported = `one of the supported versions ${versions.join(', ')}`
   if (!versions.includes(defaultVersion)) fail('/versioning/defaultVersion', defaultVersion, supported)
@@ -112,7 +131,7 @@ interface SchemaError { type: number, path: string, value: unknown, message: str
 function describe (error: SchemaError, ctx: ResolveContext): string {
   const key = keyLabel(error.path, ctx)
   const env = findEnvSource(error.path, ctx)
-  const got = env ? '' : `got ${preview(error.value)}, `
+  const got = env ? '' : `got ${SECRET_PATHS.test(error.path) ? '[redacted]' : preview(error.value)}, `
   const schema = error.schema as TSchema & { properties?: Record<string, unknown>, anyOf?: Array<{ const?: unknown }>, description?: string }
   if (error.type === 42 /* additional property */ && schema.properties) {
     return `${key}: unknown key, expected one of: ${Object.keys(schema.properties).join(', ')}`
@@ -139,11 +158,14 @@ function expected (schema: TSchema & { anyOf?: Array<{ const?: unknown }>, descr
   return message.replace(/^Expected /, '').toLowerCase()
 }
 
+// Values under these keys never appear in error messages (they end up in logs).
+const SECRET_PATHS = /^\/(jwt\/secret|server\/adminToken)$/
+
 function findEnvSource (path: string, ctx: ResolveContext): { name: string, raw: string } | undefined {
   if (!ctx.envSources) return undefined
   for (let p = path; p !== ''; p = p.slice(0, p.lastIndexOf('/'))) {
     const source = ctx.envSources.get(p)
-    if (source) return source
+    if (source) return SECRET_PATHS.test(p) ? { name: source.name, raw: `[redacted, ${source.raw.length} characters]` } : source
   }
   return undefined
 }

@@ -3,7 +3,7 @@
 import { Type, FormatRegistry, type Static } from '@sinclair/typebox'
 import { Strict, Port, DurationMs, type DeepReadonly } from './types.js'
 import { ServiceSchema, RouteSchema } from '../../plugins/proxy/options.js'
-import { JwtSchema } from '../../plugins/auth/options.js'
+import { JwtSchema, ConsumerSchema } from '../../plugins/auth/options.js'
 import { RateLimitSchema } from '../../plugins/rate-limit/options.js'
 import { BreakerSchema } from '../../plugins/circuit-breaker/options.js'
 import { VersioningSchema } from '../../plugins/versioning/options.js'
@@ -51,6 +51,8 @@ export const GatewayConfigSchema = Strict({
   breaker: BreakerSchema,
   versioning: VersioningSchema,
   websocket: WebSocketSchema,
+  /** API consumers known from configuration (more are added at run time via POST /admin/api-keys) */
+  consumers: Type.Array(ConsumerSchema, { default: [] }),
   services: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), ServiceSchema),
   routes: Type.Array(RouteSchema)
 })

@@ -6,7 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import type http from 'node:http'
-import { startUpstream, call, freePort, until } from '../helpers.js'
+import { startUpstream, call, freePort, until, TEST_SECRET, signToken, bearer } from '../helpers.js'
+
+const auth = bearer(signToken())
 
 const SERVER = fileURLToPath(new URL('../../src/server.ts', import.meta.url))
 
@@ -15,7 +17,7 @@ async function startServer (t: { teardown: (fn: () => unknown) => void }, env: R
   const adminPort = await freePort()
   // process.execArgv carries tap's TypeScript loader into the child
   const child = spawn(process.execPath, [...process.execArgv, SERVER], {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), ADMIN_PORT: String(adminPort), LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), ADMIN_PORT: String(adminPort), LOG_LEVEL: 'info', JWT_SECRET: TEST_SECRET, ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
@@ -37,8 +39,8 @@ t.test('SIGTERM: in-flight requests all complete, then exit 0', async (t) => {
   })
   const { child, url, output } = await startServer(t, { COMMAND_SERVICE_URL: up.url, QUERY_SERVICE_URL: up.url, SHUTDOWN_TIMEOUT_MS: '5000' })
   const inflight = [
-    ...Array.from({ length: 8 }, (_, i) => call(`${url}/v1/api/wallets/w${i}`)),
-    ...Array.from({ length: 4 }, (_, i) => call(`${url}/v1/commands/wallets`, { method: 'POST', body: `{"i":${i}}` }))
+    ...Array.from({ length: 8 }, (_, i) => call(`${url}/v1/api/wallets/w${i}`, { headers: auth })),
+    ...Array.from({ length: 4 }, (_, i) => call(`${url}/v1/commands/wallets`, { method: 'POST', body: `{"i":${i}}`, headers: auth }))
   ]
   await until(() => held.length === 12, 5000, 'all 12 requests to reach the upstream')
   const exited = once(child, 'exit')
@@ -58,7 +60,7 @@ t.test('SIGTERM: in-flight requests all complete, then exit 0', async (t) => {
 t.test('past SHUTDOWN_TIMEOUT_MS a stuck request is cut and the process still exits', async (t) => {
   const up = await startUpstream(t, () => { /* never answers */ })
   const { child, url, output } = await startServer(t, { COMMAND_SERVICE_URL: up.url, QUERY_SERVICE_URL: up.url, SHUTDOWN_TIMEOUT_MS: '300', BREAKER_TIMEOUT_MS: '60000' })
-  const stuck = call(`${url}/v1/api/slow`).catch((err: Error) => err)
+  const stuck = call(`${url}/v1/api/slow`, { headers: auth }).catch((err: Error) => err)
   await until(() => up.requests.length === 1, 5000, 'the request to reach the upstream')
   const exited = once(child, 'exit')
   const signalledAt = Date.now()

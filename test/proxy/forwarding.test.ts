@@ -33,8 +33,8 @@ t.test('stripPrefix removes the route prefix; preserveHost keeps the client Host
   const gw = await startGateway(t, {
     services: servicesFor(up.url),
     routes: [
-      { prefix: '/v1/legacy', service: 'command', stripPrefix: true },
-      { prefix: '/v1/keep', service: 'command', preserveHost: true }
+      { prefix: '/v1/legacy', service: 'command', auth: 'public', stripPrefix: true },
+      { prefix: '/v1/keep', service: 'command', auth: 'public', preserveHost: true }
     ]
   })
   await call(`${gw.url}/v1/legacy/items/7?x=1`)
@@ -83,13 +83,13 @@ t.test('X-Forwarded-* are set; client copies are replaced unless the peer is a t
   t.match(up.requests[1]!.headers, { 'x-forwarded-for': '6.6.6.6, 127.0.0.1', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example', forwarded: 'for=6.6.6.6' })
 })
 
-t.test('client-sent consumer headers never reach the upstream', async (t) => {
+t.test('client-sent consumer headers never reach the upstream (public route: the gateway says anonymous)', async (t) => {
   const up = await startUpstream(t)
   const gw = await startGateway(t, { services: servicesFor(up.url) })
   await call(`${gw.url}/v1/api/a`, { headers: { 'x-consumer-id': 'admin', 'x-consumer-tier': 'premium', 'x-consumer-roles': 'admin' } })
   const h = up.requests[0]!.headers
   t.equal(h['x-consumer-id'], undefined)
-  t.equal(h['x-consumer-tier'], undefined)
+  t.equal(h['x-consumer-tier'], 'anonymous')
   t.equal(h['x-consumer-roles'], undefined)
 })
 
@@ -123,7 +123,7 @@ t.test('route header transforms add and remove headers on the request and the re
   const gw = await startGateway(t, {
     services: servicesFor(up.url),
     routes: [{
-      prefix: '/v1/api', service: 'query',
+      prefix: '/v1/api', service: 'query', auth: 'public',
       headers: { request: { add: { 'X-Gateway': 'healthpay' }, remove: ['Cookie'] }, response: { add: { 'Cache-Control': 'no-store' }, remove: ['Server', 'x-powered-by'] } }
     }]
   })

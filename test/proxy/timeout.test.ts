@@ -21,7 +21,7 @@ t.test('an upstream slower than the timeout → 504 problem+json, and the upstre
 
 t.test('a route timeout overrides the service timeout', async (t) => {
   const up = await startUpstream(t, () => {})
-  const gw = await startGateway(t, { services: servicesFor(up.url), breaker: { timeoutMs: 5000 }, routes: [{ prefix: '/v1/api', service: 'query', timeoutMs: 100 }] })
+  const gw = await startGateway(t, { services: servicesFor(up.url), breaker: { timeoutMs: 5000 }, routes: [{ prefix: '/v1/api', service: 'query', auth: 'public', timeoutMs: 100 }] })
   const started = Date.now()
   const res = await call(`${gw.url}/v1/api/slow`)
   t.equal(res.status, 504)

@@ -87,7 +87,7 @@ t.test('upgrades on a route without websocket: true are not tunnelled', async (t
 
 t.test('an upstream that refuses the upgrade has its answer relayed; a dead one gives 502 problem+json', async (t) => {
   const up = await startWsUpstream(t)
-  const gw = await startGateway(t, { services: servicesFor(up.url), routes: [{ prefix: '/v1/other', service: 'query', websocket: true }] })
+  const gw = await startGateway(t, { services: servicesFor(up.url), routes: [{ prefix: '/v1/other', service: 'query', auth: 'public', websocket: true }] })
   const refused = await refusal(`${gw.url.replace('http', 'ws')}/v1/other`)
   t.equal(refused.status, 404)
   t.equal(up.upgrades.length, 1, 'the upstream saw and refused it')

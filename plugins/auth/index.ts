@@ -1,0 +1,60 @@
+// The auth concern of one route scope: an onRequest hook compiled from the route's
+// policy (public / authenticated / any-of roles). It sets request.consumer, which
+// the rate limiter keys on and the proxy turns into X-Consumer-* headers.
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyRequest, FastifyReply, HookHandlerDoneFunction } from 'fastify'
+import { anonymousConsumer, hasAnyRole, type Consumer } from './consumer.js'
+import { missingCredentials, forbidden, type AuthError } from './errors.js'
+import type { Authenticator } from './authenticator.js'
+import type { RouteConfig } from '../proxy/options.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** who is calling; set by the auth hook of the route scope (null before it runs) */
+    consumer: Consumer | null
+  }
+}
+
+export interface AuthPluginOptions {
+  route: RouteConfig
+  authenticator: Authenticator
+}
+
+async function auth (scope: FastifyInstance, { route, authenticator }: AuthPluginOptions): Promise<void> {
+  const isPublic = route.auth === 'public'
+  const required = new Set(route.roles)
+
+  const admit = (request: FastifyRequest, consumer: Consumer, done: HookHandlerDoneFunction) => {
+    if (required.size > 0 && !hasAnyRole(consumer, required)) {
+      done(forbidden(route.roles, consumer.via === 'jwt' ? 'jwt' : 'api-key'))
+      return
+    }
+    request.consumer = consumer
+    done()
+  }
+  // a public route serves anyone: credentials that fail leave the caller anonymous
+  const refuse = (request: FastifyRequest, err: AuthError, done: HookHandlerDoneFunction) => {
+    if (isPublic && err.statusCode === 401) admit(request, anonymousConsumer(request.ip), done)
+    else done(err)
+  }
+
+  scope.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    let result: Consumer | Promise<Consumer> | undefined
+    try {
+      result = authenticator.identify(request.headers)
+    } catch (err) {
+      refuse(request, err as AuthError, done)
+      return
+    }
+    if (result === undefined) {
+      if (isPublic) admit(request, anonymousConsumer(request.ip), done)
+      else done(missingCredentials())
+    } else if (result instanceof Promise) {
+      result.then((consumer) => admit(request, consumer, done), (err: AuthError) => refuse(request, err, done))
+    } else {
+      admit(request, result, done)
+    }
+  })
+}
+
+export default fp(auth, { name: 'healthpay-auth', fastify: '5.x' })
