@@ -5,6 +5,8 @@ import net from 'node:net'
 import { once } from 'node:events'
 import { request as undiciRequest } from 'undici'
 import { createSigner } from 'fast-jwt'
+import { spawn } from 'node:child_process'
+import { Redis } from 'ioredis'
 import type { KeyObject } from 'node:crypto'
 import { buildGateway, type Gateway, type GatewayDeps } from '../src/gateway.js'
 import { resolveConfig, loadConfig, ConfigError } from '../src/config/index.js'
@@ -196,3 +198,42 @@ export function unsignedToken (header: Record<string, unknown>, payload: Record<
 }
 
 export const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
+
+export interface RedisServer {
+  url: string
+  port: number
+  /** SIGKILL the server and wait for it to exit */
+  kill: () => Promise<void>
+  /** start it again on the same port (empty: nothing is persisted) */
+  restart: () => Promise<void>
+}
+
+/**
+ * A redis-server of the test's own, on a free port, for tests that kill or restart
+ * Redis (the shared one at 127.0.0.1:6379 must stay up). Nothing is persisted.
+ */
+export async function startRedisServer (t: Test): Promise<RedisServer> {
+  const port = await freePort()
+  let child: ReturnType<typeof spawn> | undefined
+  const start = async () => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    try {
+      await until(async () => { try { await probe.connect(); return (await probe.ping()) === 'PONG' } catch { return false } }, 5000, `redis-server on port ${port}`)
+    } finally {
+      probe.disconnect()
+    }
+  }
+  const kill = async () => {
+    if (!child || child.exitCode !== null) return
+    const exited = once(child, 'exit')
+    child.kill('SIGKILL')
+    await exited
+  }
+  await start()
+  t.teardown(kill)
+  return { url: `redis://127.0.0.1:${port}`, port, kill, restart: start }
+}
+
+/** A Redis key prefix no other test uses, so tests can share the Redis at 127.0.0.1:6379. */
+export const uniquePrefix = (): string => `healthpay-test:${process.pid}:${Math.random().toString(36).slice(2)}:`

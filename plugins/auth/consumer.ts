@@ -40,7 +40,7 @@ export function anonymousConsumer (clientAddress: string): Consumer {
 export function consumerFromClaims (claims: Record<string, unknown>): Consumer {
   const sub = claims.sub
   if (typeof sub !== 'string' || !ID.test(sub)) {
-    throw invalidToken('claims', 'the sub claim must be printable ASCII of 1–256 characters')
+    throw invalidToken('claims', 'the sub claim must be printable ASCII of 1 to 256 characters')
   }
   let roles: unknown = claims.roles
   if (roles === undefined && typeof claims.scope === 'string') roles = claims.scope.split(' ').filter(Boolean)

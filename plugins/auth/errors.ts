@@ -26,8 +26,8 @@ function decorate (error: Error, reason: AuthReason, headers: Record<string, str
   return Object.assign(error, { reason, headers }) as AuthError
 }
 
-// error_description is a quoted-string: keep to characters that need no escaping
-const quoted = (text: string) => text.replace(/["\\\r\n]/g, '')
+// error_description is a quoted-string in a header: printable ASCII without " or \\
+const quoted = (text: string) => text.replace(/[^\x20-\x7E]|["\\]/g, '')
 
 export function missingCredentials (): AuthError {
   return decorate(new MissingCredentials(), 'missing', { 'www-authenticate': [`Bearer realm="${REALM}"`, `Key realm="${REALM}"`] })

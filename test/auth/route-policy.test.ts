@@ -1,0 +1,151 @@
+// Route policies (public / authenticated / any-of roles), the X-Consumer-* headers
+// the upstream gets, 401 vs 403, and the same checks on WebSocket upgrades.
+import t, { type Test } from 'tap'
+import http from 'node:http'
+import { once } from 'node:events'
+import type net from 'node:net'
+import { WebSocket, WebSocketServer } from 'ws'
+import { startUpstream, startGateway, servicesFor, specRoutes, call, signToken, bearer, TEST_SECRET } from '../helpers.js'
+import { sha256Hex } from '../../plugins/auth/api-keys.js'
+
+const ANALYST_KEY = 'hpk_test-analyst-key-0123456789'
+const consumers = [{ id: 'svc-reports', tier: 'premium', roles: ['analyst'], apiKeys: [sha256Hex(ANALYST_KEY)] }]
+
+async function gateway (t: Test, extra: Record<string, unknown> = {}) {
+  const up = await startUpstream(t)
+  const gw = await startGateway(t, { services: servicesFor(up.url), routes: specRoutes(), jwt: { secret: TEST_SECRET }, consumers, ...extra })
+  return { up, gw }
+}
+
+t.test('default policies: /v1/auth public, /v1/api and /v1/commands authenticated, analytics needs analyst or admin', async (t) => {
+  const { up, gw } = await gateway(t)
+  const user = bearer(signToken({ sub: 'u-alice', roles: ['user'] }))
+  const analyst = bearer(signToken({ sub: 'u-carol', roles: ['analyst'] }))
+  const admin = bearer(signToken({ sub: 'u-admin', scope: 'admin' }))
+  const cases: Array<[string, Record<string, string>, number, string?]> = [
+    ['/v1/auth/login', {}, 200],
+    ['/v1/api/wallets/w1', {}, 401, 'GW_AUTH_MISSING_CREDENTIALS'],
+    ['/v1/commands/wallets', {}, 401, 'GW_AUTH_MISSING_CREDENTIALS'],
+    ['/v1/graphql', {}, 401, 'GW_AUTH_MISSING_CREDENTIALS'],
+    ['/v1/api/wallets/w1', user, 200],
+    ['/v1/api/analytics/summary', user, 403, 'GW_AUTH_FORBIDDEN'],
+    ['/v1/api/analytics/summary', analyst, 200],
+    ['/v1/api/analytics/summary', admin, 200],
+    ['/v1/api/analytics/summary', { 'x-api-key': ANALYST_KEY }, 200]
+  ]
+  for (const [path, headers, status, code] of cases) {
+    const res = await call(`${gw.url}${path}`, { headers })
+    t.equal(res.status, status, `${path} ${Object.keys(headers)[0] ?? 'no credentials'} → ${status}`)
+    if (code) t.match(res.json(), { code, status }, code)
+  }
+  t.same(up.requests.map((r) => r.url), ['/v1/auth/login', '/v1/api/wallets/w1', '/v1/api/analytics/summary', '/v1/api/analytics/summary', '/v1/api/analytics/summary'], 'refused requests never reach the upstream')
+})
+
+t.test('401 carries both challenges; 403 says which roles were needed', async (t) => {
+  const { gw } = await gateway(t)
+  const missing = await call(`${gw.url}/v1/api/wallets/w1`)
+  t.same(missing.headers['www-authenticate'], ['Bearer realm="healthpay"', 'Key realm="healthpay"'], 'one challenge per scheme')
+  t.match(missing.json(), { detail: /Authorization: Bearer <JWT> or X-API-Key/ })
+  const denied = await call(`${gw.url}/v1/api/analytics/x`, { headers: bearer(signToken({ roles: ['user'] })) })
+  t.equal(denied.status, 403)
+  t.match(denied.json(), { code: 'GW_AUTH_FORBIDDEN', detail: /one of the roles analyst, admin/ })
+  t.equal(denied.headers['www-authenticate'], 'Bearer realm="healthpay", error="insufficient_scope", scope="analyst admin"')
+  const badKey = await call(`${gw.url}/v1/api/wallets/w1`, { headers: { 'x-api-key': 'hpk_nope' } })
+  t.equal(badKey.status, 401)
+  t.match(badKey.headers['www-authenticate'], /^Key realm="healthpay", error="invalid_key"/)
+  t.match(badKey.json(), { code: 'GW_AUTH_INVALID_API_KEY', detail: /unknown or revoked/ })
+})
+
+t.test('a public route serves anyone: valid credentials identify the consumer, invalid ones leave it anonymous', async (t) => {
+  const { up, gw } = await gateway(t)
+  await call(`${gw.url}/v1/auth/login`, { headers: { 'x-consumer-id': 'u-admin', 'x-consumer-roles': 'admin', 'x-consumer-tier': 'premium' } })
+  await call(`${gw.url}/v1/auth/refresh`, { headers: bearer('expired.or.garbage') })
+  await call(`${gw.url}/v1/auth/me`, { headers: bearer(signToken({ sub: 'u-bob', tier: 'premium' })) })
+  const [spoofed, garbage, known] = up.requests.map((r) => r.headers)
+  t.match(spoofed, { 'x-consumer-tier': 'anonymous' }, 'client-sent consumer headers are replaced')
+  t.equal(spoofed!['x-consumer-id'], undefined)
+  t.equal(spoofed!['x-consumer-roles'], undefined)
+  t.equal(garbage!['x-consumer-tier'], 'anonymous')
+  t.equal(garbage!['x-consumer-id'], undefined)
+  t.match(known, { 'x-consumer-id': 'u-bob', 'x-consumer-tier': 'premium' })
+})
+
+t.test('client-sent X-Consumer-* never reach the upstream on authenticated routes either', async (t) => {
+  const { up, gw } = await gateway(t)
+  await call(`${gw.url}/v1/api/wallets/w1`, {
+    headers: { ...bearer(signToken({ sub: 'u-alice' })), 'x-consumer-id': 'u-admin', 'x-consumer-roles': 'admin', 'x-consumer-tier': 'premium', 'X-Consumer-Roles': 'support' }
+  })
+  const h = up.requests[0]!.headers
+  t.equal(h['x-consumer-id'], 'u-alice')
+  t.equal(h['x-consumer-tier'], 'authenticated')
+  t.equal(h['x-consumer-roles'], undefined)
+  // the analytics role check reads the verified roles, not headers
+  const res = await call(`${gw.url}/v1/api/analytics/x`, { headers: { ...bearer(signToken({ sub: 'u-alice' })), 'x-consumer-roles': 'admin' } })
+  t.equal(res.status, 403)
+})
+
+t.test('hideCredentials strips Authorization and X-API-Key before proxying', async (t) => {
+  const routes = [{ prefix: '/v1/api', service: 'query', hideCredentials: true }, { prefix: '/v1/commands', service: 'command' }]
+  const { up, gw } = await gateway(t, { routes })
+  const token = signToken({ sub: 'u-alice' })
+  await call(`${gw.url}/v1/api/a`, { headers: bearer(token) })
+  await call(`${gw.url}/v1/api/b`, { headers: { 'x-api-key': ANALYST_KEY } })
+  await call(`${gw.url}/v1/commands/c`, { headers: { 'x-api-key': ANALYST_KEY } })
+  const [a, b, c] = up.requests.map((r) => r.headers)
+  t.equal(a!.authorization, undefined)
+  t.equal(a!['x-consumer-id'], 'u-alice')
+  t.equal(b!['x-api-key'], undefined)
+  t.equal(b!['x-consumer-id'], 'svc-reports')
+  t.equal(c!['x-api-key'], ANALYST_KEY, 'routes without hideCredentials forward the key')
+})
+
+t.test('config: a public route cannot require roles', async (t) => {
+  const { resolveConfig } = await import('../../src/config/index.js')
+  t.throws(() => resolveConfig({ routes: [{ prefix: '/v1/x', service: 'query', auth: 'public', roles: ['admin'] }] }), { message: /routes\[0\]\.roles: got \["admin"\], expected no roles on a public route/ })
+  t.throws(() => resolveConfig({ routes: [{ prefix: '/v1/x', service: 'query', roles: ['ad min'] }] }), { message: /routes\[0\]\.roles\[0\]: got "ad min", expected a role name/ })
+  t.throws(() => resolveConfig({ jwt: { secret: '-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----' } }), { message: /jwt\.secret: got "\[redacted\]", expected a random HS\* secret, not a PEM key/ })
+})
+
+async function startWsUpstream (t: Test) {
+  const upgrades: http.IncomingMessage[] = []
+  const server = http.createServer((_req, res) => res.end())
+  const wss = new WebSocketServer({ noServer: true })
+  server.on('upgrade', (req, socket, head) => {
+    upgrades.push(req)
+    wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (data) => ws.send(`echo:${data}`)))
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(async () => {
+    for (const c of wss.clients) c.terminate()
+    server.closeAllConnections()
+    await new Promise((r) => server.close(r))
+  })
+  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, upgrades }
+}
+
+t.test('WebSocket upgrades on /v1/graphql: refused with an HTTP 401 problem, or tunnelled with the consumer headers', async (t) => {
+  const up = await startWsUpstream(t)
+  const gw = await startGateway(t, { services: servicesFor(up.url), routes: specRoutes(), jwt: { secret: TEST_SECRET } })
+  const url = `${gw.url.replace('http', 'ws')}/v1/graphql`
+
+  const ws = new WebSocket(url, { headers: { 'x-consumer-id': 'u-admin' } })
+  ws.on('error', () => {})
+  const [, res] = await once(ws, 'unexpected-response') as [unknown, http.IncomingMessage]
+  let body = ''
+  for await (const chunk of res) body += chunk
+  t.equal(res.statusCode, 401)
+  t.match(res.headers['content-type'], /^application\/problem\+json/)
+  t.match(JSON.parse(body), { code: 'GW_AUTH_MISSING_CREDENTIALS' })
+  t.equal(up.upgrades.length, 0, 'the upstream never saw the refused upgrade')
+
+  const ok = new WebSocket(url, { headers: { ...bearer(signToken({ sub: 'u-alice', roles: ['user'] })), 'x-consumer-roles': 'admin' } })
+  await once(ok, 'open')
+  ok.send('hi')
+  const [reply] = await once(ok, 'message')
+  t.equal(String(reply), 'echo:hi')
+  t.equal(up.upgrades[0]!.headers['x-consumer-id'], 'u-alice')
+  t.equal(up.upgrades[0]!.headers['x-consumer-roles'], 'user')
+  ok.close()
+  await once(ok, 'close')
+})
