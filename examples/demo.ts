@@ -42,6 +42,17 @@ async function main (): Promise<void> {
   // a real token from the sample auth service, through the gateway's public route
   const login = await fetch(`${base}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'demo-password' }) })
   const { accessToken } = await login.json() as { accessToken: string }
+  // an API key for carol (analyst), made the way an operator would: through the admin API
+  const adminToken = config.server.adminToken
+  let apiKey = '<set ADMIN_TOKEN to create one>'
+  if (adminToken) {
+    const created = await fetch(`${adminUrl}/admin/api-keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ consumerId: 'u-carol', tier: 'authenticated', roles: ['analyst'] })
+    })
+    apiKey = (await created.json() as { key: string }).key
+  }
 
   console.log(`
 HealthPay Gateway demo — gateway ${base}, admin ${adminUrl}
@@ -50,11 +61,16 @@ backends: command service http://127.0.0.1:${portOf(command)}, query service htt
 Demo JWT for alice (HS256, 15 minutes; users alice, bob, carol, admin — password demo-password):
 TOKEN=${accessToken}
 
+Demo API key for carol (role analyst; shown once, only its SHA-256 is kept):
+API_KEY=${apiKey}
+
 Try:
   curl -s ${base}/v1/api/wallets/w-alice-1 -H "Authorization: Bearer ${accessToken}"
+  curl -s ${base}/v1/api/analytics/summary -H "X-API-Key: ${apiKey}"
   curl -s -X POST ${base}/v1/commands/wallets/w-alice-1/deposit -H "Authorization: Bearer ${accessToken}" -H 'content-type: application/json' -d '{"amount": 25}'
   curl -s -X POST ${base}/v1/auth/login -H 'content-type: application/json' -d '{"username":"bob","password":"demo-password"}'
-  curl -s ${adminUrl}/admin/upstreams -H "Authorization: Bearer ${config.server.adminToken ?? '<ADMIN_TOKEN>'}"
+  curl -s ${adminUrl}/admin/upstreams -H "Authorization: Bearer ${adminToken ?? '<ADMIN_TOKEN>'}"
+  curl -s ${base}/v1/api/analytics/summary -H "Authorization: Bearer ${accessToken}"   # 403: alice is no analyst
 
 Ctrl-C stops everything.
 `)

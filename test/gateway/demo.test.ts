@@ -40,6 +40,14 @@ t.test('the demo starts with no Redis, prints a JWT and curl lines that work whe
   const after = await (await fetch(get[1]!, { headers: { authorization: `Bearer ${get[2]}` } })).json() as { balance: number }
   t.equal(after.balance, before.balance + 25, 'the command service wrote, the query service reads it back')
 
+  const apiKey = /API_KEY=(\S+)/.exec(out)?.[1]
+  t.match(apiKey, /^hpk_[\w-]{43}$/, 'an API key is printed')
+  const analytics = /curl -s (http:\/\/\S+\/v1\/api\/analytics\/summary) -H "X-API-Key: (\S+)"/.exec(out)!
+  t.equal(analytics[2], apiKey)
+  t.equal((await fetch(analytics[1]!, { headers: { 'x-api-key': analytics[2]! } })).status, 200, 'the key opens the analytics route (carol is an analyst)')
+  const denied = /curl -s (http:\/\/\S+\/v1\/api\/analytics\/summary) -H "Authorization: Bearer (\S+)"/.exec(out)!
+  t.equal((await fetch(denied[1]!, { headers: { authorization: `Bearer ${denied[2]}` } })).status, 403, 'alice is refused there, as printed')
+
   const admin = /curl -s (http:\/\/\S+\/admin\/upstreams) -H "Authorization: Bearer (\S+)"/.exec(out)!
   t.equal((await fetch(admin[1]!, { headers: { authorization: `Bearer ${admin[2]}` } })).status, 200)
 
