@@ -3,12 +3,15 @@
 // taskset exists. Loopback only; bounded by --duration × rounds × configurations.
 //   npm run bench -- --duration 10 --connections 50 --rounds 3
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
+import { readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createServer, type AddressInfo } from 'node:net'
 import { once } from 'node:events'
+import { createHash, randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import { createSigner } from 'fast-jwt'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -26,7 +29,7 @@ const rounds = Number(flags.rounds)
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0
 const pinned = (cpu: string, cmd: string[]) => (hasTaskset ? ['taskset', '-c', cpu, ...cmd] : cmd)
 
-interface Server { name: string, child: ChildProcess, port: number }
+interface Server { name: string, child: ChildProcess, port: number, headers?: Record<string, string> }
 const children: ChildProcess[] = []
 process.on('exit', () => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL') })
 
@@ -64,9 +67,10 @@ function rssMb (pid: number): number {
 
 interface Sample { rps: number, p50: number, p99: number, errors: number, non2xx: number }
 
-function load (port: number, seconds: number): Sample {
+function load (server: Server, seconds: number): Sample {
   const bin = join(root, 'node_modules', '.bin', 'autocannon')
-  const [cmd, ...args] = pinned('1', [bin, '-j', '-c', flags.connections!, '-d', String(seconds), `http://127.0.0.1:${port}${flags.path}`])
+  const headers = Object.entries(server.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}=${v}`])
+  const [cmd, ...args] = pinned('1', [bin, '-j', '-c', flags.connections!, '-d', String(seconds), ...headers, `http://127.0.0.1:${server.port}${flags.path}`])
   const run = spawnSync(cmd!, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: (seconds + 30) * 1000 })
   const r = JSON.parse(run.stdout)
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx }
@@ -78,18 +82,32 @@ async function main (): Promise<void> {
   const gatewayEnv = (extra: Record<string, string>) => ({
     HOST: '127.0.0.1', ADMIN_PORT: '0', COMMAND_SERVICE_URL: upstreamUrl, QUERY_SERVICE_URL: upstreamUrl, ...extra
   })
+  // proxy only: every route public; the auth configurations use the SPEC routes
+  // (authenticated) with a JWT or an API key of a consumer from the config file
+  const dir = join(tmpdir(), `healthpay-bench-${process.pid}`)
+  mkdirSync(dir, { recursive: true })
+  const openFile = join(dir, 'open.yaml')
+  writeFileSync(openFile, ['/v1/auth', '/v1/commands', '/v1/api', '/v1/graphql'].reduce((yaml, prefix) => `${yaml}  - { prefix: ${prefix}, service: ${prefix === '/v1/commands' || prefix === '/v1/auth' ? 'command' : 'query'}, auth: public }\n`, 'routes:\n'))
+  const apiKey = `hpk_${randomBytes(32).toString('base64url')}`
+  const keysFile = join(dir, 'keys.yaml')
+  writeFileSync(keysFile, `consumers:\n  - { id: bench-client, tier: premium, apiKeys: [${createHash('sha256').update(apiKey).digest('hex')}] }\n`)
+  const secret = randomBytes(32).toString('hex')
+  const token = createSigner({ key: secret, algorithm: 'HS256', expiresIn: 3_600_000 })({ sub: 'u-bench', roles: ['customer'], tier: 'premium' })
+  const gateway = join(root, 'dist', 'src', 'server.js')
   const servers = [
     await start('bare fastify + @fastify/http-proxy', '0', join(here, 'bare-proxy.js'), { UPSTREAM: upstreamUrl }),
-    await start('gateway (LOG_LEVEL=warn)', '0', join(root, 'dist', 'src', 'server.js'), gatewayEnv({ LOG_LEVEL: 'warn' })),
-    await start('gateway (LOG_LEVEL=info)', '0', join(root, 'dist', 'src', 'server.js'), gatewayEnv({ LOG_LEVEL: 'info' }))
+    await start('gateway, proxy only (warn)', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', GATEWAY_CONFIG: openFile })),
+    { ...await start('gateway + JWT HS256 (warn)', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', JWT_SECRET: secret })), headers: { authorization: `Bearer ${token}` } },
+    { ...await start('gateway + API key (warn)', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', GATEWAY_CONFIG: keysFile })), headers: { 'x-api-key': apiKey } },
+    { ...await start('gateway + JWT HS256 (info)', '0', gateway, gatewayEnv({ LOG_LEVEL: 'info', JWT_SECRET: secret })), headers: { authorization: `Bearer ${token}` } }
   ]
   // (the info-level gateway's per-request log lines go to /dev/null: the cost stays, the noise not)
   const samples = new Map<string, Sample[]>(servers.map((s) => [s.name, []]))
   try {
-    for (const s of servers) load(s.port, Number(flags.warmup))
+    for (const s of servers) load(s, Number(flags.warmup))
     for (let round = 1; round <= rounds; round++) {
       for (const s of servers) {
-        const sample = load(s.port, duration)
+        const sample = load(s, duration)
         samples.get(s.name)!.push(sample)
         process.stderr.write(`round ${round}/${rounds} ${s.name}: ${Math.round(sample.rps)} req/s, p99 ${sample.p99} ms\n`)
       }
@@ -109,6 +127,7 @@ async function main (): Promise<void> {
     writeFileSync(join(root, 'bench', 'results', 'latest.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, flags, pinned: hasTaskset, rows }, null, 2) + '\n')
   } finally {
     for (const s of [...servers, upstream]) s.child.kill('SIGTERM')
+    rmSync(dir, { recursive: true, force: true })
   }
 }
 
