@@ -14,6 +14,8 @@ export interface JwksKey<V> {
   kid: string | undefined
   algorithms: readonly JwtAlgorithm[]
   verifier: V
+  /** the key material (SPKI PEM): a key replaced under the same kid is a change too */
+  pem: string
 }
 
 export interface JwksOptions<V> {
@@ -78,9 +80,16 @@ export class JwksCache<V> {
   find (kid: string | undefined, alg: JwtAlgorithm): JwksKey<V> | undefined | Promise<JwksKey<V> | undefined> {
     const hit = this.match(kid, alg)
     if (hit !== undefined) return hit
-    // a fetch under way (the first one at start-up, say) may bring the key
-    if (this.inflight === undefined && this.now() - this.lastAttempt < this.opts.cooldownMs) return undefined
+    // a fetch under way (the first one at start-up, say) may bring the key; until
+    // the set has loaded once, retry at most every second (clients are told Retry-After: 1)
+    const cooldown = this.loaded ? this.opts.cooldownMs : Math.min(this.opts.cooldownMs, 1000)
+    if (this.inflight === undefined && this.now() - this.lastAttempt < cooldown) return undefined
     return this.refresh().then(() => this.match(kid, alg))
+  }
+
+  /** Is there a key with this kid at all (whatever its algorithms)? For error messages. */
+  hasKid (kid: string): boolean {
+    return this.keys.some((k) => k.kid === kid)
   }
 
   private match (kid: string | undefined, alg: JwtAlgorithm): JwksKey<V> | undefined {
@@ -115,7 +124,8 @@ export class JwksCache<V> {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { keys?: unknown }
       if (!Array.isArray(body.keys)) throw new Error('JWKS document has no "keys" array')
       const keys = body.keys.flatMap((jwk) => this.importKey(jwk as JsonWebKey))
-      const changed = JSON.stringify(keys.map((k) => [k.kid, k.algorithms])) !== JSON.stringify(this.keys.map((k) => [k.kid, k.algorithms]))
+      const fingerprint = (list: Array<JwksKey<V>>) => JSON.stringify(list.map((k) => [k.kid, k.algorithms, k.pem]))
+      const changed = fingerprint(keys) !== fingerprint(this.keys)
       this.keys = keys
       if (!this.loaded || changed) this.opts.log.info({ jwksKeys: keys.map((k) => k.kid ?? '(no kid)') }, 'JWKS loaded')
       this.loaded = true
@@ -134,7 +144,7 @@ export class JwksCache<V> {
     if (algorithms.length === 0) return []
     try {
       const pem = createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString()
-      return [{ kid, algorithms, verifier: this.opts.makeVerifier(pem, algorithms) }]
+      return [{ kid, algorithms, pem, verifier: this.opts.makeVerifier(pem, algorithms) }]
     } catch (err) {
       this.opts.log.warn({ kid, error: (err as Error).message }, 'JWKS key ignored: it could not be imported')
       return []

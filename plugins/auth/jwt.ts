@@ -110,7 +110,9 @@ export class JwtAuthenticator {
   private jwksVerifier (key: { verifier: Verify } | undefined, kid: string | undefined): Verify {
     if (key) return key.verifier
     if (!this.jwks!.ready) throw authUnavailable('the JWKS endpoint has not answered yet')
-    throw invalidToken('unknown_kid', kid === undefined ? 'the token names no key id (kid) and the JWKS has no single matching key' : 'the token\'s key id (kid) is not in the JWKS')
+    if (kid === undefined) throw invalidToken('unknown_kid', 'the token names no key id (kid) and the JWKS has no single matching key')
+    if (this.jwks!.hasKid(kid)) throw invalidToken('algorithm', 'the JWKS key named by the token\'s kid is not for the token\'s algorithm')
+    throw invalidToken('unknown_kid', 'the token\'s key id (kid) is not in the JWKS')
   }
 
   private check (token: string, verify: Verify): Consumer {
