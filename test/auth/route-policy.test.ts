@@ -5,7 +5,7 @@ import http from 'node:http'
 import { once } from 'node:events'
 import type net from 'node:net'
 import { WebSocket, WebSocketServer } from 'ws'
-import { startUpstream, startGateway, servicesFor, specRoutes, call, signToken, bearer, TEST_SECRET } from '../helpers.js'
+import { startUpstream, startGateway, servicesFor, specRoutes, call, signToken, bearer, TEST_SECRET, configProblems } from '../helpers.js'
 import { sha256Hex } from '../../plugins/auth/api-keys.js'
 
 const ANALYST_KEY = 'hpk_test-analyst-key-0123456789'
@@ -99,8 +99,10 @@ t.test('hideCredentials strips Authorization and X-API-Key before proxying', asy
   t.equal(c!['x-api-key'], ANALYST_KEY, 'routes without hideCredentials forward the key')
 })
 
-t.test('config: a public route cannot require roles', async (t) => {
+t.test('config: alg none cannot be allowed; a public route cannot require roles; a PEM is no HMAC secret', async (t) => {
   const { resolveConfig } = await import('../../src/config/index.js')
+  t.match(configProblems({ JWT_ALGORITHMS: 'HS256,none' })[0], /^JWT_ALGORITHMS="HS256,none": expected one of "HS256", "HS384"/)
+  t.same(configProblems({ JWT_ALGORITHMS: 'RS256', JWT_SECRET: TEST_SECRET }), [], 'a secret with no HS algorithm allowed is accepted (and unused)')
   t.throws(() => resolveConfig({ routes: [{ prefix: '/v1/x', service: 'query', auth: 'public', roles: ['admin'] }] }), { message: /routes\[0\]\.roles: got \["admin"\], expected no roles on a public route/ })
   t.throws(() => resolveConfig({ routes: [{ prefix: '/v1/x', service: 'query', roles: ['ad min'] }] }), { message: /routes\[0\]\.roles\[0\]: got "ad min", expected a role name/ })
   t.throws(() => resolveConfig({ jwt: { secret: '-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----' } }), { message: /jwt\.secret: got "\[redacted\]", expected a random HS\* secret, not a PEM key/ })
