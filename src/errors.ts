@@ -90,6 +90,29 @@ export function problemErrorHandler (this: unknown, error: FastifyError & Proble
   return sendProblem(reply, status, code, detail, error)
 }
 
+interface SchemaViolation { instancePath: string, keyword: string, message?: string, params: Record<string, unknown> }
+
+/**
+ * Fastify's schemaErrorFormatter: one sentence per violation, naming the field (Ajv's
+ * own text says "must NOT have additional properties" without saying which).
+ */
+export function schemaErrorFormatter (errors: SchemaViolation[], dataVar: string): Error {
+  const parts = new Set<string>()
+  for (const e of errors) {
+    const where = `${dataVar}${e.instancePath}`
+    if (e.keyword === 'additionalProperties') {
+      parts.add(`${where} has an unknown field "${String(e.params.additionalProperty)}"`)
+    } else if (e.keyword === 'anyOf' || e.keyword === 'const') {
+      // a union of literals: one sentence listing what is allowed
+      const allowed = errors.filter((o) => o.instancePath === e.instancePath && o.keyword === 'const').map((o) => JSON.stringify(o.params.allowedValue))
+      parts.add(allowed.length > 0 ? `${where} must be one of ${allowed.join(', ')}` : `${where} ${e.message ?? 'is invalid'}`)
+    } else {
+      parts.add(`${where} ${e.message ?? 'is invalid'}`)
+    }
+  }
+  return new Error([...parts].join('; '))
+}
+
 export function notFoundHandler (request: FastifyRequest, reply: FastifyReply): FastifyReply {
   return sendProblem(reply, 404, 'GW_ROUTE_NOT_FOUND', new RouteNotFoundError(request.method, pathOf(request.url)).message)
 }

@@ -8,7 +8,7 @@ import { once } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { GatewayConfig } from './config/index.js'
 import type { GatewayContext } from './context.js'
-import { problemErrorHandler, notFoundHandler, clientErrorHandler, writeRawProblem, ShuttingDownError } from './errors.js'
+import { problemErrorHandler, notFoundHandler, clientErrorHandler, writeRawProblem, schemaErrorFormatter, ShuttingDownError } from './errors.js'
 import { compileTrust } from './trust-proxy.js'
 import { staticSecurityHeaders } from './security-headers.js'
 import { createRedisClient, closeRedis, waitForRedis, type Redis } from './redis.js'
@@ -80,7 +80,8 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     frameworkErrors: problemErrorHandler,
     clientErrorHandler,
     // admin input is checked strictly: every violation reported, nothing coerced or silently dropped
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } }
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
+    schemaErrorFormatter
   })
 
   let closing = false

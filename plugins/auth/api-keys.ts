@@ -53,7 +53,7 @@ export interface ApiKeyRegistryOptions {
 export class ApiKeyRegistry {
   /** config-file keys, and run-time keys when there is no Redis */
   private readonly local = new Map<string, Known>()
-  private readonly remote = new BoundedCache<string, { known: Known | null, fetchedAt: number }>(CACHE_ENTRIES)
+  private readonly remote: BoundedCache<string, { known: Known | null, fetchedAt: number }>
   private readonly inflight = new Map<string, Promise<Known | null>>()
   private readonly redisKey: string
   private readonly now: () => number
@@ -61,6 +61,7 @@ export class ApiKeyRegistry {
   constructor (private readonly opts: ApiKeyRegistryOptions) {
     this.redisKey = `${opts.keyPrefix}apikeys`
     this.now = opts.now ?? Date.now
+    this.remote = new BoundedCache(CACHE_ENTRIES, this.now)
     for (const c of opts.consumers) {
       for (const hash of c.apiKeys) this.local.set(hash, known({ hash, consumerId: c.id, tier: c.tier, roles: c.roles, source: 'config' }))
     }
@@ -86,12 +87,14 @@ export class ApiKeyRegistry {
   private fetch (hash: string): Promise<Known | null> {
     let pending = this.inflight.get(hash)
     if (pending === undefined) {
-      pending = this.opts.redis!.hget(this.redisKey, hash).then((raw) => {
+      const lookup: Promise<Known | null> = this.opts.redis!.hget(this.redisKey, hash).then((raw) => {
         const found = raw === null ? null : this.parse(hash, raw)
-        this.remote.set(hash, { known: found, fetchedAt: this.now() }, MAX_STALE_MS)
+        // a revocation on this instance while the HGET was under way wins: do not cache
+        if (this.inflight.get(hash) === lookup) this.remote.set(hash, { known: found, fetchedAt: this.now() }, MAX_STALE_MS)
         return found
-      }).finally(() => this.inflight.delete(hash))
-      this.inflight.set(hash, pending)
+      }).finally(() => { if (this.inflight.get(hash) === lookup) this.inflight.delete(hash) })
+      this.inflight.set(hash, lookup)
+      pending = lookup
     }
     return pending
   }
@@ -126,6 +129,7 @@ export class ApiKeyRegistry {
     if (this.opts.redis === null) return this.local.delete(hash) ? 'revoked' : 'not-found'
     const removed = await this.opts.redis.hdel(this.redisKey, hash)
     this.remote.delete(hash)
+    this.inflight.delete(hash)
     return removed > 0 ? 'revoked' : 'not-found'
   }
 

@@ -32,9 +32,10 @@ async function auth (scope: FastifyInstance, { route, authenticator }: AuthPlugi
     request.consumer = consumer
     done()
   }
-  // a public route serves anyone: credentials that fail leave the caller anonymous
+  // a public route serves anyone: credentials that fail (or cannot be checked right
+  // now) leave the caller anonymous
   const refuse = (request: FastifyRequest, err: AuthError, done: HookHandlerDoneFunction) => {
-    if (isPublic && err.statusCode === 401) admit(request, anonymousConsumer(request.ip), done)
+    if (isPublic && err.reason !== undefined) admit(request, anonymousConsumer(request.ip), done)
     else done(err)
   }
 

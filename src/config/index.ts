@@ -159,7 +159,7 @@ function expected (schema: TSchema & { anyOf?: Array<{ const?: unknown }>, descr
 }
 
 // Values under these keys never appear in error messages (they end up in logs).
-const SECRET_PATHS = /^\/(jwt\/secret|server\/adminToken)$/
+const SECRET_PATHS = /^\/(jwt\/secret|server\/adminToken|consumers\/\d+\/apiKeys\/\d+)$/
 
 function findEnvSource (path: string, ctx: ResolveContext): { name: string, raw: string } | undefined {
   if (!ctx.envSources) return undefined
