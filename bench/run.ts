@@ -106,7 +106,9 @@ async function main (): Promise<void> {
   try {
     for (const s of servers) load(s, Number(flags.warmup))
     for (let round = 1; round <= rounds; round++) {
-      for (const s of servers) {
+      // each round starts one configuration later, so none always runs first or last
+      const order = servers.map((_, i) => servers[(i + round - 1) % servers.length]!)
+      for (const s of order) {
         const sample = load(s, duration)
         samples.get(s.name)!.push(sample)
         process.stderr.write(`round ${round}/${rounds} ${s.name}: ${Math.round(sample.rps)} req/s, p99 ${sample.p99} ms\n`)
