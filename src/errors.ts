@@ -12,7 +12,7 @@ export const PROBLEM_BASE = 'https://healthpay.dev/problems/'
 
 export const RouteNotFoundError = createError<[string, string]>('GW_ROUTE_NOT_FOUND', 'No route matches %s %s; see /openapi.json for the published API', 404)
 export const ShuttingDownError = createError('GW_SHUTTING_DOWN', 'This gateway instance is shutting down; retry the request (another instance will take it)', 503)
-export const BadPathError = createError('GW_REQUEST_BAD_PATH', 'The request path contains a dot-segment ("..") or an encoded one; send a normalized path', 400)
+export const BadPathError = createError('GW_REQUEST_BAD_PATH', 'The request path is not in normal form (a "." or ".." segment, "//", ";", a backslash, or an encoded "/", "\\" or ";"); send a normalized path', 400)
 export const BodyTooLargeError = createError<[number]>('GW_REQUEST_BODY_TOO_LARGE', 'The request body exceeds the limit of %d bytes', 413)
 export const InternalError = createError('GW_INTERNAL', 'The gateway failed to handle this request; quote the requestId when reporting it', 500)
 
@@ -72,7 +72,8 @@ export function sendProblem (reply: FastifyReply, status: number, code: string, 
 export function problemErrorHandler (this: unknown, error: FastifyError & ProblemExtras, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   let status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode <= 599 ? error.statusCode : 500
   let code = error.code && /^GW_[A-Z0-9_]+$/.test(error.code) ? error.code : FASTIFY_CODES[error.code]
-  let detail = error.message
+  // Fastify's bad-URL message quotes the whole URL, query string (and its tokens) included
+  let detail = code === 'GW_REQUEST_BAD_URL' ? 'The request URL is not valid (malformed percent-encoding)' : error.message
   if (!code) {
     if (status < 500 && error.code?.startsWith('FST_')) {
       code = 'GW_REQUEST_INVALID'

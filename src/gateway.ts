@@ -8,8 +8,9 @@ import { once } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { GatewayConfig } from './config/index.js'
 import type { GatewayContext } from './context.js'
-import { problemErrorHandler, notFoundHandler, clientErrorHandler, writeRawProblem, schemaErrorFormatter, ShuttingDownError } from './errors.js'
+import { problemErrorHandler, notFoundHandler, clientErrorHandler, writeRawProblem, schemaErrorFormatter, ShuttingDownError, BadPathError } from './errors.js'
 import { compileTrust } from './trust-proxy.js'
+import { isAmbiguousPath } from './request-path.js'
 import { staticSecurityHeaders } from './security-headers.js'
 import { createRedisClient, closeRedis, waitForRedis, type Redis } from './redis.js'
 import routeScope from './route-scope.js'
@@ -37,7 +38,19 @@ export interface Gateway {
 
 // A client-sent X-Request-Id is kept only if it is short and harmless in logs and headers.
 const REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:+=@/-]{0,127}$/
-const SECRET_QUERY = /([?&](?:token|access_token|api_key|apikey|key)=)[^&]*/gi
+// Query (and matrix) parameters whose name says they carry a credential
+const SECRET_PARAM = /([?&;])([^=&;#]*)=([^&;#]*)/g
+const SECRET_NAME = /token|jwt|key|secret|passw|pwd|auth|signature|sig$|session|code$/i
+
+/** The URL as it may appear in logs: credential-looking parameters redacted. */
+export function redactUrl (url: string): string {
+  if (url.indexOf('=') === -1) return url
+  return url.replace(SECRET_PARAM, (whole, sep: string, name: string) => {
+    let decoded = name
+    try { decoded = decodeURIComponent(name) } catch { /* an undecodable name is checked as it is */ }
+    return SECRET_NAME.test(decoded) ? `${sep}${name}=[redacted]` : whole
+  })
+}
 
 function loggerOptions (config: GatewayConfig, stream?: GatewayDeps['logStream']): FastifyServerOptions['logger'] {
   return {
@@ -47,7 +60,7 @@ function loggerOptions (config: GatewayConfig, stream?: GatewayDeps['logStream']
     serializers: {
       req: (req: { method: string, url: string, ip?: string, socket?: { remoteAddress?: string } }) => ({
         method: req.method,
-        url: req.url.replace(SECRET_QUERY, '$1[redacted]'),
+        url: redactUrl(req.url),
         remoteAddress: req.ip ?? req.socket?.remoteAddress
       })
     }
@@ -71,7 +84,9 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     // bad URL encoding and the like bypass the error handler unless routed here
     frameworkErrors: problemErrorHandler,
     clientErrorHandler,
-    routerOptions: { maxParamLength: 500 }
+    // /v1/api/Analytics must meet the analytics route's policy, not /v1/api's: an
+    // upstream may route case-insensitively (Express does by default)
+    routerOptions: { maxParamLength: 500, caseSensitive: false }
   })
   const adminApp = Fastify({
     loggerInstance: app.log.child({ listener: 'admin' }),
@@ -107,6 +122,11 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     if (closing) {
       reply.header('connection', 'close')
       done(new ShuttingDownError())
+      return
+    }
+    // before any route's auth: the policy was chosen from this path
+    if (isAmbiguousPath(request.raw.url!)) {
+      done(new BadPathError())
       return
     }
     done()

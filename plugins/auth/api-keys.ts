@@ -55,7 +55,10 @@ export interface ApiKeyRegistryOptions {
 export class ApiKeyRegistry {
   /** config-file keys, and run-time keys when there is no Redis */
   private readonly local = new Map<string, Known>()
+  // known keys and misses are kept apart, so a flood of random keys cannot evict the
+  // keys in use (and with them the answers served while Redis is down)
   private readonly remote: BoundedCache<string, { known: Known | null, fetchedAt: number }>
+  private readonly misses: BoundedCache<string, { known: Known | null, fetchedAt: number }>
   private readonly inflight = new Map<string, Promise<Known | null>>()
   private readonly redisKey: string
   private readonly now: () => number
@@ -64,6 +67,7 @@ export class ApiKeyRegistry {
     this.redisKey = `${opts.keyPrefix}apikeys`
     this.now = opts.now ?? Date.now
     this.remote = new BoundedCache(CACHE_ENTRIES, this.now)
+    this.misses = new BoundedCache(CACHE_ENTRIES, this.now)
     for (const c of opts.consumers) {
       for (const hash of c.apiKeys) this.local.set(hash, known({ hash, consumerId: c.id, tier: c.tier, roles: c.roles, source: 'config' }))
     }
@@ -76,7 +80,7 @@ export class ApiKeyRegistry {
     const digest = Buffer.from(hash, 'latin1')
     const local = this.local.get(hash)
     if (local !== undefined || this.opts.redis === null) return accept(local, digest)
-    const cached = this.remote.get(hash)
+    const cached = this.remote.get(hash) ?? this.misses.get(hash)
     if (cached !== undefined && this.now() - cached.fetchedAt < REVALIDATE_MS) return accept(cached.known, digest)
     return this.fetch(hash).then(
       (found) => accept(found, digest),
@@ -92,7 +96,16 @@ export class ApiKeyRegistry {
       const lookup: Promise<Known | null> = this.opts.redis!.hget(this.redisKey, hash).then((raw) => {
         const found = raw === null ? null : this.parse(hash, raw)
         // a revocation on this instance while the HGET was under way wins: do not cache
-        if (this.inflight.get(hash) === lookup) this.remote.set(hash, { known: found, fetchedAt: this.now() }, MAX_STALE_MS)
+        if (this.inflight.get(hash) === lookup) {
+          const entry = { known: found, fetchedAt: this.now() }
+          if (found === null) {
+            this.remote.delete(hash)
+            this.misses.set(hash, entry, MAX_STALE_MS)
+          } else {
+            this.misses.delete(hash)
+            this.remote.set(hash, entry, MAX_STALE_MS)
+          }
+        }
         return found
       }).finally(() => { if (this.inflight.get(hash) === lookup) this.inflight.delete(hash) })
       this.inflight.set(hash, lookup)
@@ -131,6 +144,7 @@ export class ApiKeyRegistry {
     if (this.opts.redis === null) return this.local.delete(hash) ? 'revoked' : 'not-found'
     const removed = await this.opts.redis.hdel(this.redisKey, hash)
     this.remote.delete(hash)
+    this.misses.delete(hash)
     this.inflight.delete(hash)
     return removed > 0 ? 'revoked' : 'not-found'
   }

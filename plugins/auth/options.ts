@@ -20,7 +20,7 @@ export const JwtSchema = Strict({
   jwksRefreshMs: DurationMs(300_000),
   jwksTimeoutMs: DurationMs(2_000),
   /** verified tokens remembered (until their exp), so a token's signature is checked once */
-  cacheSize: PositiveInt(10_000, 1_000_000)
+  cacheSize: PositiveInt(10_000, 100_000)
 }, { default: {} })
 
 export const TIERS = ['anonymous', 'authenticated', 'premium'] as const

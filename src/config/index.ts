@@ -79,7 +79,7 @@ function resolve (input: Record<string, unknown>, ctx: ResolveContext): GatewayC
 function crossCheck (config: MutableGatewayConfig, ctx: ResolveContext): void {
   // "KEY: got VALUE, expected WHAT" — the value is left out when the key names an env variable (it shows it already)
   const fail = (path: string, value: unknown, what: string) => {
-    ctx.problems.push(`${keyLabel(path, ctx)}: ${findEnvSource(path, ctx) ? '' : `got ${preview(value)}, `}expected ${what}`)
+    ctx.problems.push(`${keyLabel(path, ctx)}: ${findEnvSource(path, ctx) ? '' : `got ${holdsSecret(path) ? '[redacted]' : preview(value)}, `}expected ${what}`)
   }
   const seen = new Map<string, number>()
   config.routes.forEach((route, i) => {
@@ -96,7 +96,7 @@ function crossCheck (config: MutableGatewayConfig, ctx: ResolveContext): void {
   })
   if (config.jwt.secret?.includes('-----BEGIN')) {
     // a PEM used as an HMAC secret is how HS/RS confusion attacks start
-    fail('/jwt/secret', '[redacted]', 'a random HS* secret, not a PEM key (put public keys in JWT_PUBLIC_KEY)')
+    fail('/jwt/secret', config.jwt.secret, 'a random HS* secret, not a PEM key (put public keys in JWT_PUBLIC_KEY)')
   }
   const consumerIds = new Map<string, number>()
   const keyHashes = new Map<string, string>()
@@ -131,7 +131,7 @@ interface SchemaError { type: number, path: string, value: unknown, message: str
 function describe (error: SchemaError, ctx: ResolveContext): string {
   const key = keyLabel(error.path, ctx)
   const env = findEnvSource(error.path, ctx)
-  const got = env ? '' : `got ${SECRET_PATHS.test(error.path) ? '[redacted]' : preview(error.value)}, `
+  const got = env ? '' : `got ${holdsSecret(error.path) ? '[redacted]' : preview(error.value)}, `
   const schema = error.schema as TSchema & { properties?: Record<string, unknown>, anyOf?: Array<{ const?: unknown }>, description?: string }
   if (error.type === 42 /* additional property */ && schema.properties) {
     return `${key}: unknown key, expected one of: ${Object.keys(schema.properties).join(', ')}`
@@ -160,12 +160,15 @@ function expected (schema: TSchema & { anyOf?: Array<{ const?: unknown }>, descr
 
 // Values under these keys never appear in error messages (they end up in logs).
 const SECRET_PATHS = /^\/(jwt\/secret|server\/adminToken|consumers\/\d+\/apiKeys\/\d+)$/
+// ...and a value at a parent of those keys may be the secret given at the wrong level
+const SECRET_PARENTS = /^(\/(jwt|server|consumers(\/\d+(\/apiKeys)?)?)?)?$/
+const holdsSecret = (path: string): boolean => SECRET_PATHS.test(path) || SECRET_PARENTS.test(path)
 
 function findEnvSource (path: string, ctx: ResolveContext): { name: string, raw: string } | undefined {
   if (!ctx.envSources) return undefined
   for (let p = path; p !== ''; p = p.slice(0, p.lastIndexOf('/'))) {
     const source = ctx.envSources.get(p)
-    if (source) return SECRET_PATHS.test(p) ? { name: source.name, raw: `[redacted, ${source.raw.length} characters]` } : source
+    if (source) return SECRET_PATHS.test(p) ? { name: source.name, raw: `[redacted, ${source.raw.length} characters]` } : { name: source.name, raw: maskUrlCredentials(source.raw) }
   }
   return undefined
 }
@@ -178,8 +181,11 @@ function keyLabel (path: string, ctx: ResolveContext): string {
   return ctx.fileLabel ? `${key} (${ctx.fileLabel})` : key
 }
 
+/** redis://user:password@host → redis://[redacted]@host, anywhere in a text */
+const maskUrlCredentials = (text: string): string => text.replace(/\/\/[^/@\s"]*@/g, '//[redacted]@')
+
 function preview (value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value)
+  const text = maskUrlCredentials(JSON.stringify(value) ?? String(value))
   return text.length > 80 ? text.slice(0, 77) + '...' : text
 }
 

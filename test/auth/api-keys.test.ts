@@ -331,9 +331,7 @@ t.test('config validation: consumers list key digests, unique ids, each digest o
 })
 
 t.test('ApiKeyRegistry with a stub Redis: answers kept REVALIDATE_MS, stale answers used at most MAX_STALE_MS while Redis fails', async (t) => {
-  // one clock for the registry and its cache: both capture Date.now when they are
-  // built, so it is patched just for the construction (the `now` option would not
-  // reach the cache's expiry)
+  // a fake clock, shared by the registry and its caches
   const realNow = Date.now
   let offset = 0
   const records = new Map<string, string>()
@@ -347,13 +345,7 @@ t.test('ApiKeyRegistry with a stub Redis: answers kept REVALIDATE_MS, stale answ
     }
   }
   const warnings: object[] = []
-  Date.now = () => realNow() + offset
-  let registry: ApiKeyRegistry
-  try {
-    registry = new ApiKeyRegistry({ consumers: CONSUMERS as any, redis: stub as unknown as Redis, keyPrefix: 'p:', log: { warn: (obj) => warnings.push(obj) } })
-  } finally {
-    Date.now = realNow
-  }
+  const registry = new ApiKeyRegistry({ consumers: CONSUMERS as any, redis: stub as unknown as Redis, keyPrefix: 'p:', log: { warn: (obj) => warnings.push(obj) }, now: () => realNow() + offset })
   const key = 'hpk_stub-key-0123456789'
   records.set(sha256(key), JSON.stringify({ consumerId: 'stubbed', tier: 'premium', roles: ['r1'] }))
   const code = async (fn: () => unknown) => { try { await fn(); return 'accepted' } catch (err) { return (err as { code: string }).code } }
@@ -396,4 +388,26 @@ t.test('ApiKeyRegistry with a stub Redis: answers kept REVALIDATE_MS, stale answ
   t.equal(await code(() => registry.authenticate(broken)), 'GW_AUTH_INVALID_API_KEY', 'an unreadable record refuses the key')
   t.match(warnings, [{ hash: sha256(broken) }], 'and is logged by its hash')
   t.notOk(JSON.stringify(warnings).includes(broken), 'never by the key')
+})
+
+t.test('a flood of random keys cannot evict the keys in use (and their answers while Redis is down)', async (t) => {
+  const records = new Map<string, string>()
+  let failing = false
+  const stub = {
+    hget: async (_key: string, field: string) => {
+      if (failing) throw new Error('Connection is closed.')
+      return records.get(field) ?? null
+    }
+  }
+  let offset = 0
+  const registry = new ApiKeyRegistry({ consumers: [], redis: stub as unknown as Redis, keyPrefix: 'p:', log: { warn: () => {} }, now: () => Date.now() + offset })
+  const key = 'hpk_in-use-0123456789'
+  records.set(sha256(key), JSON.stringify({ consumerId: 'steady', tier: 'authenticated', roles: [] }))
+  t.match(await registry.authenticate(key), { id: 'steady' })
+  for (let i = 0; i < 12_000; i++) {
+    await Promise.resolve(registry.authenticate(`hpk_random-${i}-0123456789`)).catch(() => {})
+  }
+  failing = true
+  offset = REVALIDATE_MS + 1 // the answer must be checked again, and Redis fails
+  t.match(await registry.authenticate(key), { id: 'steady' }, 'still served from the recent answer with Redis down')
 })

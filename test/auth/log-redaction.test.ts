@@ -30,13 +30,16 @@ t.test('credentials are redacted from every log line and never echoed in problem
     ['/v1/api/wallets/w1', { 'x-api-key': key }],
     ['/v1/api/wallets/w1', { 'x-api-key': 'hpk_unknown-key-0123456789' }],
     [`/v1/api/wallets/w1?token=${good}&api_key=${key}`, {}],
+    [`/v1/auth/refresh?refresh_token=${good}&id_token=${expired}&jwt=${forged}&%74oken=${key}&x-api-key=${key}&page=2`, {}],
+    [`/v1/api/%E0%A4%A?access_token=${good}`, {}],
     ['/nowhere', { ...bearer(good), cookie: `session=${key}` }]
   ] as Array<[string, Record<string, string>]>) {
     const res = await call(`${gw.url}${path}`, { headers })
     // the echo upstream sends back what it got; only the gateway's own answers count here
     if (String(res.headers['content-type']).startsWith('application/problem+json')) bodies.push(res.text + JSON.stringify(res.headers))
   }
-  t.equal(bodies.length, 5, 'five problems: expired, forged, unknown key, query token (not a credential here), no route')
+  t.equal(bodies.length, 6, 'six problems: expired, forged, unknown key, query token (not a credential here), bad URL, no route')
+  t.ok(lines.some((l) => l.includes('page=2')), 'other parameters stay readable')
   bodies.push((await call(`${gw.adminUrl}/admin/api-keys`, { headers: { authorization: `Bearer ${ADMIN}` } })).text)
   bodies.push((await call(`${gw.adminUrl}/admin/api-keys/${hash}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN}x` } })).text)
 

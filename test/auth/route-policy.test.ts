@@ -5,7 +5,7 @@ import http from 'node:http'
 import { once } from 'node:events'
 import type net from 'node:net'
 import { WebSocket, WebSocketServer } from 'ws'
-import { startUpstream, startGateway, servicesFor, specRoutes, call, signToken, bearer, TEST_SECRET, configProblems } from '../helpers.js'
+import { startUpstream, startGateway, servicesFor, specRoutes, call, signToken, bearer, TEST_SECRET, configProblems, rawExchange } from '../helpers.js'
 import { sha256Hex } from '../../plugins/auth/api-keys.js'
 
 const ANALYST_KEY = 'hpk_test-analyst-key-0123456789'
@@ -105,7 +105,7 @@ t.test('config: alg none cannot be allowed; a public route cannot require roles;
   t.same(configProblems({ JWT_ALGORITHMS: 'RS256', JWT_SECRET: TEST_SECRET }), [], 'a secret with no HS algorithm allowed is accepted (and unused)')
   t.throws(() => resolveConfig({ routes: [{ prefix: '/v1/x', service: 'query', auth: 'public', roles: ['admin'] }] }), { message: /routes\[0\]\.roles: got \["admin"\], expected no roles on a public route/ })
   t.throws(() => resolveConfig({ routes: [{ prefix: '/v1/x', service: 'query', roles: ['ad min'] }] }), { message: /routes\[0\]\.roles\[0\]: got "ad min", expected a role name/ })
-  t.throws(() => resolveConfig({ jwt: { secret: '-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----' } }), { message: /jwt\.secret: got "\[redacted\]", expected a random HS\* secret, not a PEM key/ })
+  t.throws(() => resolveConfig({ jwt: { secret: '-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----' } }), { message: /jwt\.secret: got \[redacted\], expected a random HS\* secret, not a PEM key/ })
 })
 
 async function startWsUpstream (t: Test) {
@@ -150,4 +150,50 @@ t.test('WebSocket upgrades on /v1/graphql: refused with an HTTP 401 problem, or 
   t.equal(up.upgrades[0]!.headers['x-consumer-roles'], 'user')
   ok.close()
   await once(ok, 'close')
+})
+
+t.test('non-canonical paths cannot slip past a role-protected prefix', async (t) => {
+  const { up, gw } = await gateway(t)
+  const user = bearer(signToken({ sub: 'u-alice', roles: ['user'] }))
+  const attempts: Array<[string, number]> = [
+    ['/v1/api/analytics/summary', 403],
+    ['/v1/api/Analytics/summary', 403], // the router ignores case: the analytics policy applies
+    ['/V1/API/ANALYTICS/summary', 403],
+    ['/v1/api//analytics/summary', 400], // nginx would merge the slashes
+    ['/v1/api/analytics;x/summary', 400], // servlet containers strip path parameters
+    ['/v1/api/analytics%3bx/summary', 400],
+    ['/v1/api/analytics%2Fsummary', 400],
+    ['/v1/api/analytics%5csummary', 400],
+    ['/v1/api/%61nalytics/summary', 403],
+    ['/v1/api/./analytics/summary', 400]
+  ]
+  for (const [path, status] of attempts) {
+    const raw = await rawExchange(gw.url, `GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: ${user.authorization}\r\nConnection: close\r\n\r\n`)
+    t.match(raw, new RegExp(`^HTTP/1\\.1 ${status} `), `${path} → ${status}`)
+  }
+  const backslash = await rawExchange(gw.url, `GET /v1/api\\analytics/summary HTTP/1.1\r\nHost: x\r\nAuthorization: ${user.authorization}\r\nConnection: close\r\n\r\n`)
+  t.match(backslash, /^HTTP\/1\.1 400 /, 'a raw backslash → 400')
+  t.equal(up.requests.length, 0, 'none reached the upstream')
+  t.equal((await call(`${gw.url}/v1/api/wallets/w1;v=2`, { headers: user })).status, 400, '";" anywhere in the path is refused')
+  t.equal((await call(`${gw.url}/v1/api/wallets/w1?filter=a;b&next=%2F`, { headers: user })).status, 200, 'the query string may hold them')
+})
+
+t.test('underscore spellings of the gateway\'s headers are dropped too (CGI/WSGI/Rack read them as the same variable)', async (t) => {
+  const { up, gw } = await gateway(t)
+  await call(`${gw.url}/v1/auth/login`, { headers: { X_Consumer_Id: 'u-admin', x_consumer_roles: 'admin', X_Forwarded_For: '10.0.0.1', 'x-custom_header': 'kept' } })
+  const h = up.requests[0]!.headers
+  t.equal(h.x_consumer_id, undefined)
+  t.equal(h.x_consumer_roles, undefined)
+  t.equal(h.x_forwarded_for, undefined)
+  t.equal(h['x-custom_header'], 'kept', 'other underscore headers pass')
+})
+
+t.test('on a WebSocket route only WebSocket upgrades are tunnelled (no h2c or other protocols)', async (t) => {
+  const { up, gw } = await gateway(t)
+  const token = signToken({ sub: 'u-alice' })
+  const raw = await rawExchange(gw.url, `GET /v1/graphql HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n`)
+  t.match(raw, /^HTTP\/1\.1 200 /, 'answered as plain HTTP, no 101')
+  t.equal(up.requests.length, 1)
+  t.equal(up.requests[0]!.headers.upgrade, undefined, 'the upgrade is not passed on')
+  t.equal(up.requests[0]!.headers['http2-settings'], undefined)
 })

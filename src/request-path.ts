@@ -1,0 +1,22 @@
+// Paths two servers could read differently are refused at the edge: the gateway
+// decides the route (and so the auth policy) from the path, and the upstream must
+// not reach a different resource from the same bytes. So no "." / ".." segments
+// (plain or encoded), no "//" (nginx merges them), no ";" (servlet containers strip
+// path parameters), no backslash, no encoded "/", "\" or ";". Case differences are
+// handled by the router instead (caseSensitive: false).
+
+/** true when the path (before any "?") is not in the normal form the gateway routes on */
+export function isAmbiguousPath (url: string): boolean {
+  const q = url.indexOf('?')
+  const path = q === -1 ? url : url.slice(0, q)
+  if (path.includes('//') || path.includes(';') || path.includes('\\')) return true
+  if (path.indexOf('.') === -1 && path.indexOf('%') === -1) return false
+  if (/%(2f|5c|3b)/i.test(path)) return true
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(path)
+  } catch {
+    return true
+  }
+  return decoded.split('/').some((segment) => segment === '..' || segment === '.')
+}
