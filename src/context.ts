@@ -5,6 +5,7 @@ import type { TunnelRegistry } from '../plugins/proxy/tunnel.js'
 import type { TrustFunction } from './trust-proxy.js'
 import type { Redis } from './redis.js'
 import type { Authenticator } from '../plugins/auth/authenticator.js'
+import type { RateLimiter } from '../plugins/rate-limit/limiter.js'
 
 export interface GatewayContext {
   readonly config: GatewayConfig
@@ -14,6 +15,8 @@ export interface GatewayContext {
   readonly redis: Redis | null
   /** credentials → consumer (JWT verifiers, JWKS cache, API-key registry) */
   readonly authenticator: Authenticator
+  /** shared by every route scope; null when RATE_LIMIT_ENABLED=false */
+  readonly rateLimiter: RateLimiter | null
   /** true from the moment shutdown starts */
   readonly closing: () => boolean
 }

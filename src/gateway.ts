@@ -17,12 +17,15 @@ import routeScope from './route-scope.js'
 import health from '../plugins/health/index.js'
 import admin from '../plugins/admin/index.js'
 import { Authenticator } from '../plugins/auth/authenticator.js'
+import { RateLimiter } from '../plugins/rate-limit/limiter.js'
 import { UpstreamService, type Lookup } from '../plugins/proxy/upstream-service.js'
 import { kUpgrade, type UpgradeRequest } from '../plugins/proxy/tunnel.js'
 
 export interface GatewayDeps {
   /** DNS resolution for service discovery (tests inject their own) */
   lookup?: Lookup
+  /** the clock rate limits count with (tests move it) */
+  now?: () => number
   /** where log lines go (default stdout; tests capture them) */
   logStream?: { write: (line: string) => unknown }
 }
@@ -107,7 +110,10 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     services.set(name, new UpstreamService(name, serviceConfig, config.breaker.timeoutMs, { log: app.log, lookup: deps.lookup }))
   }
   const authenticator = new Authenticator({ jwt: config.jwt, consumers: config.consumers, redis, keyPrefix: config.redis.keyPrefix, log: app.log })
-  const context: GatewayContext = { config, services, tunnels, trust, redis, authenticator, closing: () => closing }
+  const rateLimiter = config.rateLimit.enabled
+    ? new RateLimiter({ redis, keyPrefix: config.redis.keyPrefix, failMode: config.rateLimit.failMode, log: app.log, now: deps.now })
+    : null
+  const context: GatewayContext = { config, services, tunnels, trust, redis, authenticator, rateLimiter, closing: () => closing }
   app.decorateRequest('consumer', null)
 
   for (const instance of [app, adminApp]) {
@@ -198,6 +204,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     }
     await adminApp.close()
     authenticator.close()
+    rateLimiter?.close()
     await Promise.all([...services.values()].map((s) => s.close()))
     if (redis) await closeRedis(redis)
     log.info('shutdown complete')

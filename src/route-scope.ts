@@ -5,6 +5,7 @@
 // fastify-plugin wrapped) so the `prefix` option takes effect.
 import type { FastifyInstance } from 'fastify'
 import auth from '../plugins/auth/index.js'
+import rateLimit from '../plugins/rate-limit/index.js'
 import proxy from '../plugins/proxy/index.js'
 import type { RouteConfig } from '../plugins/proxy/options.js'
 import type { GatewayContext } from './context.js'
@@ -16,9 +17,10 @@ export interface RouteScopeOptions {
 
 export default async function routeScope (scope: FastifyInstance, { route, context }: RouteScopeOptions): Promise<void> {
   const service = context.services.get(route.service)!
-  // version, rate-limit, validation and breaker plugins are registered here as they
-  // land (issues 4–7), in the order above
+  // version, validation and breaker plugins are registered here as they land
+  // (issues 5–7), in the order above
   await scope.register(auth, { route, authenticator: context.authenticator })
+  if (context.rateLimiter) await scope.register(rateLimit, { route, limiter: context.rateLimiter, config: context.config.rateLimit })
   await scope.register(proxy, {
     route,
     service,

@@ -76,7 +76,7 @@ export const specRoutes = defaultRoutes
  */
 export const openRoutes = (): unknown[] => defaultRoutes().map((r) => ({ ...(r as object), auth: 'public', roles: [] }))
 
-/** A config for tests: loopback, random ports, quiet logs, active checks off unless asked, open routes. */
+/** A config for tests: loopback, random ports, quiet logs, active checks off unless asked, open routes, no rate limits. */
 export function testConfig (overrides: Record<string, any> = {}): ReturnType<typeof resolveConfig> {
   const services = Object.fromEntries(Object.entries(overrides.services ?? {}).map(([name, s]: [string, any]) => [name, {
     ...s,
@@ -87,6 +87,8 @@ export function testConfig (overrides: Record<string, any> = {}): ReturnType<typ
     routes: openRoutes(),
     ...overrides,
     server: { host: '127.0.0.1', port: 0, adminHost: '127.0.0.1', adminPort: 0, logLevel: 'silent', ...overrides.server },
+    // tests of other concerns send more than 100 requests a minute: rate limit tests enable it
+    rateLimit: { enabled: false, ...overrides.rateLimit },
     services
   })
 }
@@ -225,7 +227,7 @@ export async function startRedisServer (t: Test): Promise<RedisServer> {
     }
   }
   const kill = async () => {
-    if (!child || child.exitCode !== null) return
+    if (!child || child.exitCode !== null || child.signalCode !== null) return
     const exited = once(child, 'exit')
     child.kill('SIGKILL')
     await exited

@@ -2,6 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Strict, PositiveInt, DurationMs, HttpUrl, type DeepReadonly } from '../../src/config/types.js'
 import { RoleName } from '../auth/options.js'
+import { RouteRateLimitSchema } from '../rate-limit/options.js'
 
 const Millis = Type.Integer({ minimum: 1, maximum: 86_400_000, description: 'milliseconds (1–86400000)' })
 
@@ -68,7 +69,8 @@ export const RouteSchema = Strict({
   roles: Type.Array(RoleName, { default: [] }),
   /** remove the client's Authorization and X-API-Key before proxying (the X-Consumer-* headers still go) */
   hideCredentials: Type.Boolean({ default: false }),
-  rateLimit: Type.Optional(Strict({ max: Type.Integer({ minimum: 1 }), windowMs: Type.Optional(Millis) })),
+  /** this route's own limits, counted apart from the consumer's global ones */
+  rateLimit: Type.Optional(RouteRateLimitSchema),
   fallback: Type.Optional(Strict({
     status: Type.Integer({ minimum: 200, maximum: 599, default: 503 }),
     body: Type.Unknown(),

@@ -17,6 +17,12 @@ const decimal: Parser = (raw) => {
   return Number(raw)
 }
 const text: Parser = (raw) => raw
+const bool: Parser = (raw) => {
+  const v = raw.trim().toLowerCase()
+  if (['true', '1', 'yes', 'on'].includes(v)) return true
+  if (['false', '0', 'no', 'off'].includes(v)) return false
+  throw new EnvSyntaxError('expected true or false')
+}
 const list: Parser = (raw) => raw.split(',').map((s) => s.trim()).filter(Boolean)
 const version: Parser = (raw) => integer(raw.trim().replace(/^v/i, ''))
 const versions: Parser = (raw) => (list(raw) as string[]).map(version)
@@ -68,6 +74,7 @@ export const ENV_BINDINGS: ReadonlyArray<readonly [string, string, Parser]> = [
   ['JWT_ISSUER', '/jwt/issuer', text],
   ['JWT_AUDIENCE', '/jwt/audience', text],
   ['JWT_ALGORITHMS', '/jwt/algorithms', list],
+  ['RATE_LIMIT_ENABLED', '/rateLimit/enabled', bool],
   ['RATE_LIMIT_ANONYMOUS', '/rateLimit/anonymous', integer],
   ['RATE_LIMIT_AUTHENTICATED', '/rateLimit/authenticated', integer],
   ['RATE_LIMIT_PREMIUM', '/rateLimit/premium', integer],

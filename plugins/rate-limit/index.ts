@@ -1,0 +1,84 @@
+// The rate-limit concern of one route scope: an onRequest hook after auth (it needs
+// request.consumer). Limits per consumer tier, compiled once per route; the key is
+// the consumer id (the client address for anonymous callers), plus the route's name
+// when the route has limits of its own. Headers on every limited response:
+// X-RateLimit-Limit/Remaining/Reset and the IETF RateLimit-Policy / RateLimit fields
+// of draft-ietf-httpapi-ratelimit-headers-10; 429 problem+json with Retry-After.
+//
+// Our own plugin rather than @fastify/rate-limit: its store answers only {current,
+// ttl}, which cannot carry a sliding estimate or a fallback store; it writes the
+// older RateLimit-Limit/-Remaining/-Reset fields, not RateLimit-Policy/RateLimit;
+// and per-tier limits would cost an async max() call per request.
+import fp from 'fastify-plugin'
+import createError from '@fastify/error'
+import type { FastifyInstance, FastifyRequest, FastifyReply, HookHandlerDoneFunction } from 'fastify'
+import type { RateLimiter } from './limiter.js'
+import type { Decision } from './sliding-window.js'
+import type { RateLimitConfig } from './options.js'
+import type { RouteConfig } from '../proxy/options.js'
+import type { Tier } from '../auth/options.js'
+import { TIERS } from '../auth/options.js'
+
+const RateLimitedError = createError<[number, number, number]>('GW_RATE_LIMITED', 'Rate limit of %d requests per %d s exceeded; retry in %d s', 429)
+
+export interface RateLimitPluginOptions {
+  route: RouteConfig
+  limiter: RateLimiter
+  config: RateLimitConfig
+}
+
+interface Policy {
+  limit: number
+  windowMs: number
+  /** the constant part of the headers, built once */
+  limitHeader: string
+  policyHeader: string
+  name: string
+}
+
+const seconds = (ms: number) => Math.max(0, Math.ceil(ms / 1000))
+
+async function rateLimit (scope: FastifyInstance, { route, limiter, config }: RateLimitPluginOptions): Promise<void> {
+  const own = route.rateLimit
+  if (own?.enabled === false) return
+  const windowMs = own?.windowMs ?? config.windowMs
+  const keyScope = own ? `route:${route.name}:` : ''
+  const policies = {} as Record<Tier, Policy>
+  for (const tier of TIERS) {
+    const limit = own?.[tier] ?? own?.max ?? config[tier]
+    const name = own ? `${route.name}-${tier}` : tier
+    policies[tier] = { limit, windowMs, name, limitHeader: String(limit), policyHeader: `"${name}";q=${limit};w=${seconds(windowMs)}` }
+  }
+
+  const apply = (reply: FastifyReply, policy: Policy, d: Decision, done: HookHandlerDoneFunction) => {
+    // refused: the reset a client should wait for is the retry-after
+    const reset = seconds(d.allowed ? d.resetMs : d.retryAfterMs)
+    reply.header('x-ratelimit-limit', policy.limitHeader)
+    reply.header('x-ratelimit-remaining', String(d.remaining))
+    reply.header('x-ratelimit-reset', String(reset))
+    reply.header('ratelimit-policy', policy.policyHeader)
+    reply.header('ratelimit', `"${policy.name}";r=${d.remaining};t=${reset}`)
+    if (d.allowed) {
+      done()
+      return
+    }
+    const retry = seconds(d.retryAfterMs)
+    done(Object.assign(new RateLimitedError(policy.limit, seconds(policy.windowMs), retry), { headers: { 'retry-after': String(retry) } }))
+  }
+
+  scope.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const consumer = request.consumer!
+    const policy = policies[consumer.tier]
+    let result: Decision | Promise<Decision>
+    try {
+      result = limiter.hit(keyScope + consumer.key, policy.limit, policy.windowMs)
+    } catch (err) {
+      done(err as Error)
+      return
+    }
+    if (result instanceof Promise) result.then((d) => apply(reply, policy, d, done), done)
+    else apply(reply, policy, result, done)
+  })
+}
+
+export default fp(rateLimit, { name: 'healthpay-rate-limit', fastify: '5.x' })
