@@ -35,6 +35,19 @@ async function admin (app: FastifyInstance, { context }: { context: GatewayConte
       return { services }
     })
     apiKeyRoutes(scope, context.authenticator.apiKeys)
+    // where rate limits are decided right now, and what Redis outages cost (metrics: issue 8)
+    scope.get('/rate-limit', async () => {
+      const { rateLimit } = context.config
+      const limiter = context.rateLimiter
+      return {
+        enabled: limiter !== null,
+        mode: limiter?.mode ?? 'off',
+        failMode: rateLimit.failMode,
+        windowMs: rateLimit.windowMs,
+        limits: { anonymous: rateLimit.anonymous, authenticated: rateLimit.authenticated, premium: rateLimit.premium },
+        stats: limiter?.stats ?? null
+      }
+    })
   }, { prefix: '/admin' })
 }
 

@@ -104,6 +104,25 @@ t.test('a route with its own limits counts apart; a route can opt out', async (t
   }
 })
 
+t.test('one instance, in memory: 200 concurrent requests against a limit of 50 → exactly 50 allowed', async (t) => {
+  const { up, gw } = await gateway(t, { rateLimit: { ...limits, authenticated: 50 } })
+  const user = bearer(signToken({ sub: 'u-burst' }))
+  const results = await Promise.all(Array.from({ length: 200 }, () => call(`${gw.url}/v1/api/w`, { headers: user })))
+  t.equal(results.filter((r) => r.status === 200).length, 50)
+  t.equal(results.filter((r) => r.status === 429).length, 150)
+  t.equal(up.requests.length, 50)
+})
+
+t.test('GET /admin/rate-limit shows the mode and the fail-open count', async (t) => {
+  const server = await startRedisServer(t)
+  const { gw } = await gateway(t, { redis: { url: server.url, keyPrefix: uniquePrefix() }, server: { adminToken: 'admin-token-0123456789' } })
+  const state = async () => (await call(`${gw.adminUrl}/admin/rate-limit`, { headers: { authorization: 'Bearer admin-token-0123456789' } })).json()
+  t.match(await state(), { enabled: true, mode: 'redis', failMode: 'open', windowMs: W, limits: { anonymous: 3, authenticated: 5, premium: 7 }, stats: { failOpen: 0, outages: 0 } })
+  await server.kill()
+  await call(`${gw.url}/v1/auth/login`)
+  t.match(await state(), { mode: 'fallback', stats: { failOpen: 1, outages: 1 } })
+})
+
 t.test('RATE_LIMIT_ENABLED=false: no limiting, no headers', async (t) => {
   const { gw } = await gateway(t, { rateLimit: { ...limits, enabled: false } })
   for (let i = 0; i < 5; i++) {
