@@ -67,7 +67,7 @@ t.test('a bad number names the variable, the value and what is expected', async 
   t.same(configProblems({ PORT: 'eighty' }), ['PORT="eighty": expected an integer'])
   t.same(configProblems({ PORT: '70000' }), ['PORT="70000": expected an integer port 0–65535'])
   t.same(configProblems({ BREAKER_ERROR_THRESHOLD: '1.5' }), ['BREAKER_ERROR_THRESHOLD="1.5": expected a fraction in (0, 1]'])
-  t.same(configProblems({ RATE_LIMIT_ANONYMOUS: '0' }), ['RATE_LIMIT_ANONYMOUS="0": expected an integer ≥ 1 and ≤ 2147483647'])
+  t.same(configProblems({ RATE_LIMIT_ANONYMOUS: '0' }), ['RATE_LIMIT_ANONYMOUS="0": expected an integer ≥ 1 and ≤ 1000000000'])
   t.same(configProblems({ BREAKER_TIMEOUT_MS: '5s' }), ['BREAKER_TIMEOUT_MS="5s": expected an integer'])
 })
 
