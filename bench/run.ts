@@ -94,12 +94,19 @@ async function main (): Promise<void> {
   const secret = randomBytes(32).toString('hex')
   const token = createSigner({ key: secret, algorithm: 'HS256', expiresIn: 3_600_000 })({ sub: 'u-bench', roles: ['customer'], tier: 'premium' })
   const gateway = join(root, 'dist', 'src', 'server.js')
+  // limits high enough never to refuse: the bench measures the cost of counting
+  const noLimit = { RATE_LIMIT_ENABLED: 'false' }
+  const memoryLimit = { RATE_LIMIT_PREMIUM: '1000000000' }
+  const redisLimit = { ...memoryLimit, REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379', REDIS_KEY_PREFIX: `healthpay-bench:${process.pid}:` }
+  const jwt = { authorization: `Bearer ${token}` }
   const servers = [
     await start('bare fastify + @fastify/http-proxy', '0', join(here, 'bare-proxy.js'), { UPSTREAM: upstreamUrl }),
-    await start('gateway, proxy only (warn)', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', GATEWAY_CONFIG: openFile })),
-    { ...await start('gateway + JWT HS256 (warn)', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', JWT_SECRET: secret })), headers: { authorization: `Bearer ${token}` } },
-    { ...await start('gateway + API key (warn)', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', GATEWAY_CONFIG: keysFile })), headers: { 'x-api-key': apiKey } },
-    { ...await start('gateway + JWT HS256 (info)', '0', gateway, gatewayEnv({ LOG_LEVEL: 'info', JWT_SECRET: secret })), headers: { authorization: `Bearer ${token}` } }
+    await start('gateway, proxy only', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', GATEWAY_CONFIG: openFile, ...noLimit })),
+    { ...await start('+ JWT, no rate limit', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', JWT_SECRET: secret, ...noLimit })), headers: jwt },
+    { ...await start('+ JWT + in-memory rate limit', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', JWT_SECRET: secret, ...memoryLimit })), headers: jwt },
+    { ...await start('+ JWT + Redis rate limit', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', JWT_SECRET: secret, ...redisLimit })), headers: jwt },
+    { ...await start('+ API key + Redis rate limit', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', GATEWAY_CONFIG: keysFile, ...redisLimit })), headers: { 'x-api-key': apiKey } },
+    { ...await start('+ JWT + Redis limit, LOG_LEVEL=info', '0', gateway, gatewayEnv({ LOG_LEVEL: 'info', JWT_SECRET: secret, ...redisLimit })), headers: jwt }
   ]
   // (the info-level gateway's per-request log lines go to /dev/null: the cost stays, the noise not)
   const samples = new Map<string, Sample[]>(servers.map((s) => [s.name, []]))
@@ -120,7 +127,7 @@ async function main (): Promise<void> {
       return { name: s.name, rps: Math.round(mean(list.map((x) => x.rps))), p50: mean(list.map((x) => x.p50)), p99: mean(list.map((x) => x.p99)), errors: list.reduce((a, x) => a + x.errors + x.non2xx, 0), rssMb: rssMb(s.child.pid!) }
     })
     const base = rows[0]!
-    console.log(`\n${rounds} rounds × ${duration} s, ${flags.connections} connections, GET ${flags.path}; servers on CPU 0, load on CPU 1${hasTaskset ? '' : ' (taskset missing: not pinned)'}\n`)
+    console.log(`\n${rounds} rounds × ${duration} s, ${flags.connections} connections, GET ${flags.path}; servers on CPU 0, load on CPU 1${hasTaskset ? '' : ' (taskset missing: not pinned)'}; Redis ${redisLimit.REDIS_URL} (not pinned)\n`)
     console.log('configuration                         req/s     p50 ms   p99 ms   RSS MB  errors   rps ratio  p99 ratio')
     for (const r of rows) {
       console.log(`${r.name.padEnd(36)} ${String(r.rps).padStart(7)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(8)} ${String(r.rssMb).padStart(8)} ${String(r.errors).padStart(7)} ${(r.rps / base.rps).toFixed(2).padStart(10)} ${(r.p99 / base.p99).toFixed(2).padStart(10)}`)
