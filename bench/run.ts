@@ -76,8 +76,25 @@ function load (server: Server, seconds: number): Sample {
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx }
 }
 
+/** A redis-server of the bench's own, next to the load generator (CPU 1), so it takes no time from the servers' core. */
+async function startRedis (): Promise<{ url: string, child: ChildProcess | null }> {
+  if (process.env.BENCH_REDIS_URL) return { url: process.env.BENCH_REDIS_URL, child: null }
+  if (spawnSync('redis-server', ['--version']).status !== 0) return { url: 'redis://127.0.0.1:6379', child: null }
+  const port = await freePort()
+  const [cmd, ...args] = pinned('1', ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'])
+  const child = spawn(cmd!, args, { stdio: 'ignore' })
+  children.push(child)
+  const deadline = Date.now() + 10_000
+  while (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() !== 'PONG') {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error('redis-server did not start')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return { url: `redis://127.0.0.1:${port}`, child }
+}
+
 async function main (): Promise<void> {
   const upstream = await start('upstream', '1', join(here, 'upstream.js'), {})
+  const redis = await startRedis()
   const upstreamUrl = `http://127.0.0.1:${upstream.port}`
   const gatewayEnv = (extra: Record<string, string>) => ({
     HOST: '127.0.0.1', ADMIN_PORT: '0', COMMAND_SERVICE_URL: upstreamUrl, QUERY_SERVICE_URL: upstreamUrl, ...extra
@@ -97,7 +114,7 @@ async function main (): Promise<void> {
   // limits high enough never to refuse: the bench measures the cost of counting
   const noLimit = { RATE_LIMIT_ENABLED: 'false' }
   const memoryLimit = { RATE_LIMIT_PREMIUM: '1000000000' }
-  const redisLimit = { ...memoryLimit, REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379', REDIS_KEY_PREFIX: `healthpay-bench:${process.pid}:` }
+  const redisLimit = { ...memoryLimit, REDIS_URL: redis.url, REDIS_KEY_PREFIX: `healthpay-bench:${process.pid}:` }
   const jwt = { authorization: `Bearer ${token}` }
   const servers = [
     await start('bare fastify + @fastify/http-proxy', '0', join(here, 'bare-proxy.js'), { UPSTREAM: upstreamUrl }),
@@ -127,7 +144,7 @@ async function main (): Promise<void> {
       return { name: s.name, rps: Math.round(mean(list.map((x) => x.rps))), p50: mean(list.map((x) => x.p50)), p99: mean(list.map((x) => x.p99)), errors: list.reduce((a, x) => a + x.errors + x.non2xx, 0), rssMb: rssMb(s.child.pid!) }
     })
     const base = rows[0]!
-    console.log(`\n${rounds} rounds × ${duration} s, ${flags.connections} connections, GET ${flags.path}; servers on CPU 0, load on CPU 1${hasTaskset ? '' : ' (taskset missing: not pinned)'}; Redis ${redisLimit.REDIS_URL} (not pinned)\n`)
+    console.log(`\n${rounds} rounds × ${duration} s, ${flags.connections} connections, GET ${flags.path}; servers on CPU 0, load on CPU 1${hasTaskset ? '' : ' (taskset missing: not pinned)'}; Redis ${redis.url}${redis.child ? ' (its own, on CPU 1)' : ''}\n`)
     console.log('configuration                         req/s     p50 ms   p99 ms   RSS MB  errors   rps ratio  p99 ratio')
     for (const r of rows) {
       console.log(`${r.name.padEnd(36)} ${String(r.rps).padStart(7)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(8)} ${String(r.rssMb).padStart(8)} ${String(r.errors).padStart(7)} ${(r.rps / base.rps).toFixed(2).padStart(10)} ${(r.p99 / base.p99).toFixed(2).padStart(10)}`)
@@ -136,6 +153,7 @@ async function main (): Promise<void> {
     writeFileSync(join(root, 'bench', 'results', 'latest.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, flags, pinned: hasTaskset, rows }, null, 2) + '\n')
   } finally {
     for (const s of [...servers, upstream]) s.child.kill('SIGTERM')
+    redis.child?.kill('SIGTERM')
     rmSync(dir, { recursive: true, force: true })
   }
 }
