@@ -78,7 +78,7 @@ export class RateLimiter {
   private fallback (key: string, limit: number, windowMs: number, now: number): Decision {
     if (this.opts.failMode === 'closed') {
       this.stats.failClosed++
-      throw new RateLimitUnavailableError()
+      throw Object.assign(new RateLimitUnavailableError(), { headers: { 'retry-after': String(PROBE_INTERVAL_MS / 1000) } })
     }
     this.stats.failOpen++
     return this.memory.hit(key, limit, windowMs, now)

@@ -205,6 +205,7 @@ t.test('RATE_LIMIT_FAIL_MODE=closed: Redis down → 503 problem, never a 500 or 
     const res = await call(`${gw.url}/v1/api/w`, { headers: user })
     t.equal(res.status, 503)
     t.match(res.json(), { code: 'GW_RATE_LIMIT_UNAVAILABLE' })
+    t.equal(res.headers['retry-after'], '1')
     t.ok(Date.now() - started < 400, 'answered within the timeout')
   }
   t.equal(up.requests.length, 1, 'the upstream saw only the request made while Redis was up')
