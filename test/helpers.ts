@@ -208,6 +208,9 @@ export interface RedisServer {
   kill: () => Promise<void>
   /** start it again on the same port (empty: nothing is persisted) */
   restart: () => Promise<void>
+  /** SIGSTOP: the server keeps its connections but answers nothing (a hung Redis); resume() undoes it */
+  pause: () => void
+  resume: () => void
 }
 
 /**
@@ -233,8 +236,8 @@ export async function startRedisServer (t: Test): Promise<RedisServer> {
     await exited
   }
   await start()
-  t.teardown(kill)
-  return { url: `redis://127.0.0.1:${port}`, port, kill, restart: start }
+  t.teardown(async () => { child?.kill('SIGCONT'); await kill() })
+  return { url: `redis://127.0.0.1:${port}`, port, kill, restart: start, pause: () => child!.kill('SIGSTOP'), resume: () => child!.kill('SIGCONT') }
 }
 
 /** A Redis key prefix no other test uses, so tests can share the Redis at 127.0.0.1:6379. */

@@ -9,7 +9,7 @@ export interface Consumer {
   readonly roles: readonly string[]
   /** how the consumer proved who it is */
   readonly via: 'jwt' | 'api-key' | 'anonymous'
-  /** what rate limits count against: the consumer id, or `ip:<address>` when anonymous */
+  /** what rate limits count against: `id:<consumer id>`, or `ip:<address>` when anonymous (an IPv6 client by its /64) */
   readonly key: string
   /** the X-Consumer-* headers sent upstream, computed once per consumer */
   readonly headers: Readonly<Record<string, string>>
@@ -22,14 +22,30 @@ const MAX_ROLES = 50
 export function makeConsumer (id: string, tier: Tier, roles: readonly string[], via: Consumer['via']): Consumer {
   const headers: Record<string, string> = { 'x-consumer-id': id, 'x-consumer-tier': tier }
   if (roles.length > 0) headers['x-consumer-roles'] = roles.join(',')
-  return Object.freeze({ id, tier, roles: Object.freeze([...roles]), via, key: id, headers: Object.freeze(headers) })
+  return Object.freeze({ id, tier, roles: Object.freeze([...roles]), via, key: `id:${id}`, headers: Object.freeze(headers) })
 }
 
 const ANONYMOUS_HEADERS = Object.freeze({ 'x-consumer-tier': 'anonymous' })
 
 /** The consumer of a public route without (valid) credentials, rate-limited per client address. */
 export function anonymousConsumer (clientAddress: string): Consumer {
-  return { id: 'anonymous', tier: 'anonymous', roles: [], via: 'anonymous', key: `ip:${clientAddress}`, headers: ANONYMOUS_HEADERS }
+  return { id: 'anonymous', tier: 'anonymous', roles: [], via: 'anonymous', key: `ip:${addressKey(clientAddress)}`, headers: ANONYMOUS_HEADERS }
+}
+
+/**
+ * What anonymous limits count against: an IPv4 address, or an IPv6 client's /64 (one
+ * subscriber usually holds a whole /64, so per-address keys would be free to multiply).
+ */
+export function addressKey (address: string): string {
+  if (!address.includes(':')) return address
+  const plain = address.split('%')[0]!.toLowerCase()
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(plain)
+  if (mapped) return mapped[1]!
+  const [head, tail] = plain.split('::') as [string, string | undefined]
+  const left = head === '' ? [] : head.split(':')
+  const right = tail === undefined || tail === '' ? [] : tail.split(':')
+  const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+  return groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':') + '::/64'
 }
 
 /**

@@ -22,7 +22,8 @@ export function readiness (context: GatewayContext): Readiness {
   const services: Readiness['checks']['services'] = {}
   for (const [name, service] of context.services) services[name] = { available: service.availableCount(), total: service.targets.length }
   const shuttingDown = context.closing()
-  const redisBlocks = redis === 'down' && context.config.rateLimit.failMode === 'closed'
+  // a hung Redis still says "ready": the limiter knows better
+  const redisBlocks = context.config.rateLimit.failMode === 'closed' && (redis === 'down' || context.rateLimiter?.mode === 'fallback')
   return { ready: !shuttingDown && !redisBlocks, checks: { shuttingDown, redis, services } }
 }
 

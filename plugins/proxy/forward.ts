@@ -118,8 +118,21 @@ export function createForwarder (opts: ForwarderOptions) {
         reply.send(new BadUpstreamResponseError(service.name))
         return
       }
-      reply.headers(buildResponseHeaders(res.headers))
-      reply.send(res.body)
+      // this runs in undici's callback: a throw here (a header Node refuses to write)
+      // would take the process down, so it becomes a 502 or a cut connection instead
+      try {
+        reply.headers(buildResponseHeaders(res.headers))
+        reply.send(res.body)
+      } catch (err) {
+        res.body.destroy()
+        request.log.warn({ err: (err as Error).message, target: target.origin }, 'upstream response could not be relayed')
+        if (!reply.raw.headersSent) {
+          reply.removeHeader('content-type')
+          reply.send(new BadUpstreamResponseError(service.name))
+        } else {
+          reply.raw.destroy()
+        }
+      }
     })
   }
 

@@ -55,7 +55,8 @@ const HeaderTransform = Strict({
 })
 
 export const RouteSchema = Strict({
-  name: Type.Optional(Type.String({ minLength: 1 })),
+  /** used in logs, rate-limit keys and headers: letters, digits, . _ - (default: from the prefix) */
+  name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'a route name: letters, digits, ".", "_" or "-" (at most 64)' })),
   /** path prefix, no trailing slash: "/v1/api" matches /v1/api and /v1/api/... */
   prefix: Type.String({ pattern: '^/[A-Za-z0-9._~!$&\'()*+,;=:@%/-]*[^/]$', description: 'a path starting with "/" and not ending with "/"' }),
   service: Type.String({ minLength: 1 }),

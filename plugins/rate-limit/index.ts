@@ -39,10 +39,12 @@ interface Policy {
 const seconds = (ms: number) => Math.max(0, Math.ceil(ms / 1000))
 
 async function rateLimit (scope: FastifyInstance, { route, limiter, config }: RateLimitPluginOptions): Promise<void> {
-  const own = route.rateLimit
-  if (own?.enabled === false) return
+  if (route.rateLimit?.enabled === false) return
+  // a block that sets no limit of its own ({} or {enabled: true}) keeps the global count
+  const own = route.rateLimit && (['max', 'anonymous', 'authenticated', 'premium', 'windowMs'] as const).some((k) => route.rateLimit![k] !== undefined) ? route.rateLimit : undefined
   const windowMs = own?.windowMs ?? config.windowMs
-  const keyScope = own ? `route:${route.name}:` : ''
+  // g: the consumer's global window; r:<route>: a route's own (route names are [A-Za-z0-9._-])
+  const keyScope = own ? `r:${route.name}:` : 'g:'
   const policies = {} as Record<Tier, Policy>
   for (const tier of TIERS) {
     const limit = own?.[tier] ?? own?.max ?? config[tier]

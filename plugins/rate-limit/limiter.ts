@@ -29,15 +29,19 @@ export interface RateLimiterStats {
   failClosed: number
   /** outages seen (a failure after Redis had answered) */
   outages: number
+  /** error replies from Redis about one key (WRONGTYPE...): that request decided locally, no outage */
+  replyErrors: number
 }
 
 export class RateLimiter {
-  readonly stats: RateLimiterStats = { failOpen: 0, failClosed: 0, outages: 0 }
+  readonly stats: RateLimiterStats = { failOpen: 0, failClosed: 0, outages: 0, replyErrors: 0 }
   readonly memory = new MemoryWindowStore()
   private readonly shared: RedisWindowStore | null
   private readonly now: () => number
   private localUntil = 0
   private down = false
+  /** while Redis is down, one request at a time probes it; the others stay local */
+  private probing = false
   private readonly sweeper: NodeJS.Timeout
 
   constructor (private readonly opts: RateLimiterOptions) {
@@ -55,14 +59,24 @@ export class RateLimiter {
   hit (key: string, limit: number, windowMs: number): Decision | Promise<Decision> {
     const now = this.now()
     if (this.shared === null) return this.memory.hit(key, limit, windowMs, now)
-    if (now < this.localUntil) return this.fallback(key, limit, windowMs, now)
+    if (this.down && (now < this.localUntil || this.probing)) return this.fallback(key, limit, windowMs, now)
+    const probe = this.down
+    if (probe) this.probing = true
     return this.shared.hit(key, limit, windowMs, now).then((decision) => {
+      if (probe) this.probing = false
       if (this.down) {
         this.down = false
         this.opts.log.info({ failOpenSoFar: this.stats.failOpen }, 'rate limiter: Redis answers again, limits are shared again')
       }
       return decision
     }, (err: Error) => {
+      if (probe) this.probing = false
+      if (err.name === 'ReplyError') {
+        // Redis answered, about this key only (a foreign value under our prefix...)
+        this.stats.replyErrors++
+        this.opts.log.warn({ err: err.message }, 'rate limiter: Redis refused the script for one key; decided locally')
+        return this.fallback(key, limit, windowMs, now)
+      }
       if (!this.down) {
         this.down = true
         this.stats.outages++

@@ -7,7 +7,7 @@
 // times the fraction of it that is still inside the window.
 //
 // `decide` is the one definition of the algorithm; the in-memory store runs it
-// directly, the Redis store runs the same arithmetic in one Lua script (lua.ts) and
+// directly, the Redis store runs the same arithmetic in one Lua script (stores.ts) and
 // then uses `describe` for the headers.
 
 export interface WindowCounts {

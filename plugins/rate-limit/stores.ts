@@ -10,21 +10,30 @@ export interface WindowStore {
 
 interface Entry { index: number, previous: number, current: number, windowMs: number }
 
+/** keys idle for this many windows no longer weigh anything */
+const IDLE_WINDOWS = 2
+
 /** The in-process twin: same algorithm, per-instance counts. */
 export class MemoryWindowStore implements WindowStore {
   private readonly entries = new Map<string, Entry>()
 
-  /** @param maxKeys beyond this many keys the least recently inserted go first (counts reset) */
-  constructor (private readonly maxKeys = 1_000_000) {}
+  /** @param maxKeys beyond this many keys the least recently used go first (their counts restart) */
+  constructor (private readonly maxKeys = 500_000) {}
 
   hit (key: string, limit: number, windowMs: number, now: number): Decision {
     const { index, elapsed } = windowOf(now, windowMs)
-    let entry = this.entries.get(key)
-    if (entry === undefined || entry.windowMs !== windowMs) {
+    // the window length is part of the key, as in Redis: two lengths, two counters
+    const id = `${windowMs}:${key}`
+    let entry = this.entries.get(id)
+    if (entry === undefined) {
       if (this.entries.size >= this.maxKeys) this.entries.delete(this.entries.keys().next().value as string)
       entry = { index, previous: 0, current: 0, windowMs }
-      this.entries.set(key, entry)
-    } else if (entry.index !== index) {
+    } else {
+      // least recently used first: an active key is never the one evicted
+      this.entries.delete(id)
+    }
+    this.entries.set(id, entry)
+    if (entry.index < index) {
       // roll forward: the window before this one counts as previous, older ones not at all
       entry.previous = entry.index === index - 1 ? entry.current : 0
       entry.current = 0
@@ -38,7 +47,7 @@ export class MemoryWindowStore implements WindowStore {
   /** Drops keys idle for two windows or more (their counts no longer matter). */
   sweep (now: number): void {
     for (const [key, entry] of this.entries) {
-      if (Math.floor(now / entry.windowMs) - entry.index >= 2) this.entries.delete(key)
+      if (Math.floor(now / entry.windowMs) - entry.index >= IDLE_WINDOWS) this.entries.delete(key)
     }
   }
 

@@ -69,10 +69,12 @@ function resolve (input: Record<string, unknown>, ctx: ResolveContext): GatewayC
   for (const error of Value.Errors(GatewayConfigSchema, input)) {
     problems.push(describe(error, ctx))
   }
-  if (problems.length === 0) crossCheck(input as MutableGatewayConfig, ctx)
+  if (problems.length === 0) {
+    for (const route of (input as MutableGatewayConfig).routes) route.name ??= route.prefix.replace(/^\//, '').replace(/[^A-Za-z0-9]+/g, '-').slice(0, 64) || 'root'
+    crossCheck(input as MutableGatewayConfig, ctx)
+  }
   if (problems.length > 0) throw new ConfigError(dedupe(problems))
   const config = input as MutableGatewayConfig
-  for (const route of config.routes) route.name ??= route.prefix.replace(/^\//, '').replace(/[^A-Za-z0-9]+/g, '-')
   return deepFreeze(config) as GatewayConfig
 }
 
@@ -82,7 +84,12 @@ function crossCheck (config: MutableGatewayConfig, ctx: ResolveContext): void {
     ctx.problems.push(`${keyLabel(path, ctx)}: ${findEnvSource(path, ctx) ? '' : `got ${holdsSecret(path) ? '[redacted]' : preview(value)}, `}expected ${what}`)
   }
   const seen = new Map<string, number>()
+  const names = new Map<string, number>()
   config.routes.forEach((route, i) => {
+    // names key rate-limit counters: two routes with one name would share them
+    const sameName = names.get(route.name!)
+    if (sameName !== undefined && !seen.has(route.prefix)) fail(`/routes/${i}/name`, route.name, `a name not already used by routes[${sameName}] (set "name" on one of them)`)
+    names.set(route.name!, i)
     if (!(route.service in config.services)) fail(`/routes/${i}/service`, route.service, `one of the configured services: ${Object.keys(config.services).join(', ')}`)
     const previous = seen.get(route.prefix)
     if (previous !== undefined) fail(`/routes/${i}/prefix`, route.prefix, `a prefix not already used by routes[${previous}]`)

@@ -197,3 +197,22 @@ t.test('on a WebSocket route only WebSocket upgrades are tunnelled (no h2c or ot
   t.equal(up.requests[0]!.headers.upgrade, undefined, 'the upgrade is not passed on')
   t.equal(up.requests[0]!.headers['http2-settings'], undefined)
 })
+
+t.test('anonymous clients are keyed per IPv4 address, or per IPv6 /64', async (t) => {
+  const { addressKey, anonymousConsumer, makeConsumer } = await import('../../plugins/auth/consumer.js')
+  t.equal(addressKey('203.0.113.5'), '203.0.113.5')
+  t.equal(addressKey('::ffff:203.0.113.5'), '203.0.113.5', 'IPv4-mapped')
+  t.equal(addressKey('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64')
+  t.equal(addressKey('2001:db8:1:2::99'), '2001:db8:1:2::/64', 'the same /64')
+  t.equal(addressKey('2001:0DB8::1%eth0'), '2001:db8:0:0::/64', 'zeros expanded, zone dropped')
+  t.equal(addressKey('::1'), '0:0:0:0::/64')
+  t.equal(anonymousConsumer('2001:db8:1:2::99').key, 'ip:2001:db8:1:2::/64')
+  t.equal(makeConsumer('ip:1.2.3.4', 'authenticated', [], 'jwt').key, 'id:ip:1.2.3.4', 'consumer ids live in their own namespace')
+})
+
+t.test('config: route names are safe tokens and unique (they key rate-limit counters and headers)', async (t) => {
+  const { resolveConfig } = await import('../../src/config/index.js')
+  t.throws(() => resolveConfig({ routes: [{ name: '分析', prefix: '/v1/x', service: 'query' }] }), { message: /routes\[0\]\.name: got "分析", expected a route name: letters, digits/ })
+  t.throws(() => resolveConfig({ routes: [{ prefix: '/v1/a.b', service: 'query' }, { prefix: '/v1/a-b', service: 'query' }] }), { message: /routes\[1\]\.name: got "v1-a-b", expected a name not already used by routes\[0\]/ })
+  t.throws(() => resolveConfig({ routes: [{ name: 'x', prefix: '/v1/a', service: 'query' }, { name: 'x', prefix: '/v1/b', service: 'query' }] }), { message: /routes\[1\]\.name/ })
+})

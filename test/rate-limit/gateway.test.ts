@@ -211,3 +211,72 @@ t.test('RATE_LIMIT_FAIL_MODE=closed: Redis down → 503 problem, never a 500 or 
   t.equal(up.requests.length, 1, 'the upstream saw only the request made while Redis was up')
   t.ok(gw.context.rateLimiter!.stats.failClosed >= 3)
 })
+
+t.test('a hung Redis: one slow request to find out, then one probe at a time; fail-closed /ready turns 503', async (t) => {
+  const server = await startRedisServer(t)
+  const { gw } = await gateway(t, { redis: { url: server.url, keyPrefix: uniquePrefix() }, rateLimit: { ...limits, authenticated: 1000 } })
+  const user = bearer(signToken({ sub: 'u-hung' }))
+  const timed = async () => { const started = Date.now(); const res = await call(`${gw.url}/v1/api/w`, { headers: user }); return { status: res.status, ms: Date.now() - started } }
+  t.equal((await timed()).status, 200)
+  server.pause()
+  const pausedAt = Date.now()
+  const sequential: Array<{ status: number, ms: number }> = []
+  for (let i = 0; i < 10; i++) sequential.push(await timed())
+  t.ok(sequential.every((r) => r.status === 200), 'all served')
+  t.equal(sequential.filter((r) => r.ms >= 150).length, 1, `only the first waited for the timeout: ${sequential.map((r) => r.ms).join(', ')} ms`)
+  // past the probe interval, a burst: one request probes (and waits), the others stay local
+  // the failure was seen after the 200 ms command timeout; the probe is due a second later
+  await until(() => Date.now() - pausedAt > 200 + PROBE_INTERVAL_MS + 50, 3000, 'the probe interval')
+  const burst = await Promise.all(Array.from({ length: 20 }, () => timed()))
+  t.ok(burst.every((r) => r.status === 200))
+  t.ok(burst.filter((r) => r.ms >= 150).length <= 1, `at most one request of the burst waited: ${burst.filter((r) => r.ms >= 150).length}`)
+  server.resume()
+  await until(async () => { await timed(); return gw.context.rateLimiter!.mode === 'redis' }, 5000, 'Redis to be used again')
+})
+
+t.test('fail closed and a hung Redis: /ready says not ready, even though the connection looks up', async (t) => {
+  const server = await startRedisServer(t)
+  const { gw } = await gateway(t, { redis: { url: server.url, keyPrefix: uniquePrefix() }, rateLimit: { ...limits, failMode: 'closed' } })
+  t.equal((await call(`${gw.url}/ready`)).status, 200)
+  server.pause()
+  t.equal((await call(`${gw.url}/v1/api/w`, { headers: bearer(signToken({ sub: 'u-r' })) })).status, 503)
+  const ready = await call(`${gw.url}/ready`)
+  t.equal(ready.status, 503)
+  t.match(ready.json(), { code: 'GW_NOT_READY' })
+  server.resume()
+})
+
+t.test('an error reply about one key is not an outage: that request is decided locally', async (t) => {
+  const keyPrefix = uniquePrefix()
+  const { gw } = await gateway(t, { redis: { url: 'redis://127.0.0.1:6379', keyPrefix } })
+  const user = bearer(signToken({ sub: 'u-wrongtype' }))
+  t.equal((await call(`${gw.url}/v1/api/w`, { headers: user })).status, 200)
+  const admin = new Redis('redis://127.0.0.1:6379')
+  t.teardown(() => admin.disconnect())
+  const [key] = await admin.keys(`${keyPrefix}rl:*`)
+  t.match(key, /rl:\{g:id:u-wrongtype\}:60000:\d+$/, 'key: prefix, global scope, namespaced consumer id, window length, window index')
+  await admin.del(key!)
+  await admin.hset(key!, 'x', '1')
+  const res = await call(`${gw.url}/v1/api/w`, { headers: user })
+  t.equal(res.status, 200)
+  t.match(gw.context.rateLimiter!.stats, { replyErrors: 1, outages: 0 })
+  t.equal(gw.context.rateLimiter!.mode, 'redis', 'still shared for everyone else')
+})
+
+t.test('namespaces: a JWT sub that looks like a client address or a route key has its own count', async (t) => {
+  const { gw } = await gateway(t, { server: { trustProxy: ['127.0.0.1'] } }, frozen().now)
+  for (let i = 0; i < 3; i++) await call(`${gw.url}/v1/auth/login`, { headers: { 'x-forwarded-for': '203.0.113.5' } })
+  t.equal((await call(`${gw.url}/v1/auth/login`, { headers: { 'x-forwarded-for': '203.0.113.5' } })).status, 429)
+  const impostor = bearer(signToken({ sub: 'ip:203.0.113.5' }))
+  t.equal((await call(`${gw.url}/v1/auth/login`, { headers: impostor })).status, 200, 'not the anonymous client\'s window')
+})
+
+t.test('a rateLimit block with no limit of its own keeps the global count', async (t) => {
+  const routes = [{ prefix: '/v1/api', service: 'query', rateLimit: { enabled: true } }, { prefix: '/v1/commands', service: 'command' }]
+  const { gw } = await gateway(t, { routes }, frozen().now)
+  const user = bearer(signToken({ sub: 'u-one-count' }))
+  await call(`${gw.url}/v1/api/a`, { headers: user })
+  const res = await call(`${gw.url}/v1/commands/a`, { method: 'POST', headers: user })
+  t.equal(res.headers['x-ratelimit-remaining'], '3', 'one window across both routes')
+  t.equal(res.headers['ratelimit-policy'], '"authenticated";q=5;w=60')
+})

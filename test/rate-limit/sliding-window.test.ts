@@ -80,3 +80,17 @@ t.test('the memory store forgets idle keys and stays bounded', async (t) => {
   store.sweep(2 * W)
   t.equal(store.size, 0, 'keys idle for two windows are dropped')
 })
+
+t.test('the memory store: one counter per window length; an active key is never the one evicted', async (t) => {
+  const store = new MemoryWindowStore(3)
+  t.equal(await count(store, 'k', 3, 2, 0), 2)
+  t.equal(store.hit('k', 2, 30_000, 0).allowed, true, 'another window length, another counter')
+  t.equal(await count(store, 'k', 1, 2, 0), 0, 'and the first one was not reset by it')
+  const lru = new MemoryWindowStore(2)
+  await count(lru, 'victim', 5, 5, 0)
+  for (let i = 0; i < 10; i++) {
+    lru.hit('victim', 5, W, 0) // keeps being used
+    lru.hit(`attacker-${i}`, 5, W, 0)
+  }
+  t.equal(lru.hit('victim', 5, W, 0).allowed, false, 'the saturated key kept its count')
+})
