@@ -7,6 +7,7 @@ import { request as undiciRequest } from 'undici'
 import { createSigner } from 'fast-jwt'
 import { spawn } from 'node:child_process'
 import { Redis } from 'ioredis'
+import { WebSocketServer } from 'ws'
 import type { KeyObject } from 'node:crypto'
 import { buildGateway, type Gateway, type GatewayDeps } from '../src/gateway.js'
 import { resolveConfig, loadConfig, ConfigError } from '../src/config/index.js'
@@ -242,3 +243,35 @@ export async function startRedisServer (t: Test): Promise<RedisServer> {
 
 /** A Redis key prefix no other test uses, so tests can share the Redis at 127.0.0.1:6379. */
 export const uniquePrefix = (): string => `healthpay-test:${process.pid}:${Math.random().toString(36).slice(2)}:`
+
+/**
+ * A WebSocket upstream on port 0: upgrades on /v1/graphql are accepted (negotiating
+ * graphql-transport-ws when offered) and echo each message as `echo:<message>`;
+ * other upgrade paths get a 404. `upgrades` records every upgrade request it saw.
+ */
+export async function startWsUpstream (t: Test) {
+  const upgrades: http.IncomingMessage[] = []
+  const server = http.createServer((req, res) => { res.end(JSON.stringify({ plain: req.url })) })
+  const wss = new WebSocketServer({
+    noServer: true,
+    handleProtocols: (protocols) => (protocols.has('graphql-transport-ws') ? 'graphql-transport-ws' : false)
+  })
+  server.on('upgrade', (req, socket, head) => {
+    upgrades.push(req)
+    if (req.url!.startsWith('/v1/graphql')) {
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on('message', (data) => ws.send(`echo:${data}`))
+      })
+    } else {
+      socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n')
+    }
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(async () => {
+    for (const c of wss.clients) c.terminate()
+    server.closeAllConnections()
+    await new Promise((r) => server.close(r))
+  })
+  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, upgrades, wss }
+}

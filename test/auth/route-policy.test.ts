@@ -3,9 +3,8 @@
 import t, { type Test } from 'tap'
 import http from 'node:http'
 import { once } from 'node:events'
-import type net from 'node:net'
-import { WebSocket, WebSocketServer } from 'ws'
-import { startUpstream, startGateway, servicesFor, specRoutes, call, signToken, bearer, TEST_SECRET, configProblems, rawExchange } from '../helpers.js'
+import { WebSocket } from 'ws'
+import { startUpstream, startGateway, servicesFor, specRoutes, call, signToken, bearer, TEST_SECRET, configProblems, rawExchange, startWsUpstream } from '../helpers.js'
 import { sha256Hex } from '../../plugins/auth/api-keys.js'
 
 const ANALYST_KEY = 'hpk_test-analyst-key-0123456789'
@@ -107,24 +106,6 @@ t.test('config: alg none cannot be allowed; a public route cannot require roles;
   t.throws(() => resolveConfig({ routes: [{ prefix: '/v1/x', service: 'query', roles: ['ad min'] }] }), { message: /routes\[0\]\.roles\[0\]: got "ad min", expected a role name/ })
   t.throws(() => resolveConfig({ jwt: { secret: '-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----' } }), { message: /jwt\.secret: got \[redacted\], expected a random HS\* secret, not a PEM key/ })
 })
-
-async function startWsUpstream (t: Test) {
-  const upgrades: http.IncomingMessage[] = []
-  const server = http.createServer((_req, res) => res.end())
-  const wss = new WebSocketServer({ noServer: true })
-  server.on('upgrade', (req, socket, head) => {
-    upgrades.push(req)
-    wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (data) => ws.send(`echo:${data}`)))
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(async () => {
-    for (const c of wss.clients) c.terminate()
-    server.closeAllConnections()
-    await new Promise((r) => server.close(r))
-  })
-  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, upgrades }
-}
 
 t.test('WebSocket upgrades on /v1/graphql: refused with an HTTP 401 problem, or tunnelled with the consumer headers', async (t) => {
   const up = await startWsUpstream(t)

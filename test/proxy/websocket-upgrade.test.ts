@@ -3,36 +3,9 @@
 import t from 'tap'
 import http from 'node:http'
 import { once } from 'node:events'
-import type net from 'node:net'
-import { WebSocket, WebSocketServer } from 'ws'
-import { startGateway, servicesFor, call } from '../helpers.js'
+import { WebSocket } from 'ws'
+import { startGateway, servicesFor, call, startWsUpstream } from '../helpers.js'
 
-async function startWsUpstream (t: { teardown: (fn: () => unknown) => void }) {
-  const upgrades: http.IncomingMessage[] = []
-  const server = http.createServer((req, res) => { res.end(JSON.stringify({ plain: req.url })) })
-  const wss = new WebSocketServer({
-    noServer: true,
-    handleProtocols: (protocols) => (protocols.has('graphql-transport-ws') ? 'graphql-transport-ws' : false)
-  })
-  server.on('upgrade', (req, socket, head) => {
-    upgrades.push(req)
-    if (req.url!.startsWith('/v1/graphql')) {
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        ws.on('message', (data) => ws.send(`echo:${data}`))
-      })
-    } else {
-      socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n')
-    }
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(async () => {
-    for (const c of wss.clients) c.terminate()
-    server.closeAllConnections()
-    await new Promise((r) => server.close(r))
-  })
-  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, upgrades, wss }
-}
 
 /** Opens a WebSocket expected to be refused; resolves with the HTTP answer. */
 async function refusal (url: string, protocol?: string): Promise<{ status: number, headers: http.IncomingHttpHeaders, body: string }> {
