@@ -7,6 +7,7 @@ import { anonymousConsumer, hasAnyRole, type Consumer } from './consumer.js'
 import { missingCredentials, forbidden, type AuthError } from './errors.js'
 import type { Authenticator } from './authenticator.js'
 import type { RouteConfig } from '../proxy/options.js'
+import { settle } from '../../src/settle.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -40,21 +41,11 @@ async function auth (scope: FastifyInstance, { route, authenticator }: AuthPlugi
   }
 
   scope.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    let result: Consumer | Promise<Consumer> | undefined
-    try {
-      result = authenticator.identify(request.headers)
-    } catch (err) {
-      refuse(request, err as AuthError, done)
-      return
-    }
-    if (result === undefined) {
-      if (isPublic) admit(request, anonymousConsumer(request.ip), done)
+    settle(() => authenticator.identify(request.headers), (consumer) => {
+      if (consumer !== undefined) admit(request, consumer, done)
+      else if (isPublic) admit(request, anonymousConsumer(request.ip), done)
       else done(missingCredentials())
-    } else if (result instanceof Promise) {
-      result.then((consumer) => admit(request, consumer, done), (err: AuthError) => refuse(request, err, done))
-    } else {
-      admit(request, result, done)
-    }
+    }, (err) => refuse(request, err as AuthError, done))
   })
 }
 

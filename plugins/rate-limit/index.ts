@@ -18,6 +18,7 @@ import type { RateLimitConfig } from './options.js'
 import type { RouteConfig } from '../proxy/options.js'
 import type { Tier } from '../auth/options.js'
 import { TIERS } from '../auth/options.js'
+import { settle } from '../../src/settle.js'
 
 const RateLimitedError = createError<[number, number, number]>('GW_RATE_LIMITED', 'Rate limit of %d requests per %d s exceeded; retry in %d s', 429)
 
@@ -71,15 +72,7 @@ async function rateLimit (scope: FastifyInstance, { route, limiter, config }: Ra
   scope.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     const consumer = request.consumer!
     const policy = policies[consumer.tier]
-    let result: Decision | Promise<Decision>
-    try {
-      result = limiter.hit(keyScope + consumer.key, policy.limit, policy.windowMs)
-    } catch (err) {
-      done(err as Error)
-      return
-    }
-    if (result instanceof Promise) result.then((d) => apply(reply, policy, d, done), done)
-    else apply(reply, policy, result, done)
+    settle(() => limiter.hit(keyScope + consumer.key, policy.limit, policy.windowMs), (d) => apply(reply, policy, d, done), done)
   })
 }
 
