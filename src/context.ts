@@ -6,10 +6,13 @@ import type { TrustFunction } from './trust-proxy.js'
 import type { Redis } from './redis.js'
 import type { Authenticator } from '../plugins/auth/authenticator.js'
 import type { RateLimiter } from '../plugins/rate-limit/limiter.js'
+import type { ServiceBreaker } from '../plugins/circuit-breaker/breaker.js'
 
 export interface GatewayContext {
   readonly config: GatewayConfig
   readonly services: ReadonlyMap<string, UpstreamService>
+  /** one circuit breaker per service, local to this instance */
+  readonly breakers: ReadonlyMap<string, ServiceBreaker>
   readonly tunnels: TunnelRegistry
   readonly trust: TrustFunction
   readonly redis: Redis | null

@@ -18,13 +18,14 @@ import health from '../plugins/health/index.js'
 import admin from '../plugins/admin/index.js'
 import { Authenticator } from '../plugins/auth/authenticator.js'
 import { RateLimiter } from '../plugins/rate-limit/limiter.js'
+import { ServiceBreaker, type Transition } from '../plugins/circuit-breaker/breaker.js'
 import { UpstreamService, type Lookup } from '../plugins/proxy/upstream-service.js'
 import { kUpgrade, type UpgradeRequest } from '../plugins/proxy/tunnel.js'
 
 export interface GatewayDeps {
   /** DNS resolution for service discovery (tests inject their own) */
   lookup?: Lookup
-  /** the clock rate limits count with (tests move it) */
+  /** the clock rate limits and circuit breakers count with (tests move it) */
   now?: () => number
   /** where log lines go (default stdout; tests capture them) */
   logStream?: { write: (line: string) => unknown }
@@ -70,6 +71,19 @@ function loggerOptions (config: GatewayConfig, stream?: GatewayDeps['logStream']
   }
 }
 
+/** One line per breaker transition: the moments an SRE wants to find in the logs. */
+function logTransition (log: FastifyInstance['log'], t: Transition): void {
+  const at = t.halfOpenAt === undefined ? {} : { halfOpenAt: new Date(t.halfOpenAt).toISOString() }
+  if (t.to === 'open') {
+    const why = t.window ? `${t.window.failures} of ${t.window.requests} requests failed in the window` : 'a trial request failed'
+    log.warn({ service: t.service, breaker: t.to, from: t.from, ...t.window, ...at }, `circuit breaker opened: ${why}; requests get the fallback until ${at.halfOpenAt}`)
+  } else if (t.to === 'half-open') {
+    log.info({ service: t.service, breaker: t.to, from: t.from }, 'circuit breaker half-open: admitting trial requests')
+  } else {
+    log.info({ service: t.service, breaker: t.to, from: t.from }, 'circuit breaker closed: the trial requests succeeded')
+  }
+}
+
 export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
   const trust = compileTrust(config.server.trustProxy)
   const app = Fastify({
@@ -107,13 +121,17 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   const redis: Redis | null = config.redis.url ? createRedisClient({ url: config.redis.url, log: app.log }) : null
   const services = new Map<string, UpstreamService>()
   for (const [name, serviceConfig] of Object.entries(config.services)) {
-    services.set(name, new UpstreamService(name, serviceConfig, config.breaker.timeoutMs, { log: app.log, lookup: deps.lookup }))
+    services.set(name, new UpstreamService(name, serviceConfig, { timeoutMs: config.breaker.timeoutMs, retry: config.retry }, { log: app.log, lookup: deps.lookup }))
+  }
+  const breakers = new Map<string, ServiceBreaker>()
+  for (const name of services.keys()) {
+    breakers.set(name, new ServiceBreaker(name, config.breaker, { now: deps.now, onTransition: (t) => logTransition(app.log, t) }))
   }
   const authenticator = new Authenticator({ jwt: config.jwt, consumers: config.consumers, redis, keyPrefix: config.redis.keyPrefix, log: app.log })
   const rateLimiter = config.rateLimit.enabled
     ? new RateLimiter({ redis, keyPrefix: config.redis.keyPrefix, failMode: config.rateLimit.failMode, log: app.log, now: deps.now })
     : null
-  const context: GatewayContext = { config, services, tunnels, trust, redis, authenticator, rateLimiter, closing: () => closing }
+  const context: GatewayContext = { config, services, breakers, tunnels, trust, redis, authenticator, rateLimiter, closing: () => closing }
   app.decorateRequest('consumer', null)
 
   for (const instance of [app, adminApp]) {

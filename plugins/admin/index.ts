@@ -30,9 +30,22 @@ async function admin (app: FastifyInstance, { context }: { context: GatewayConte
     scope.get('/upstreams', async () => {
       const services: Record<string, unknown> = {}
       for (const [name, service] of context.services) {
-        services[name] = { loadBalancing: service.config.loadBalancing, timeoutMs: service.timeoutMs, targets: service.summary() }
+        services[name] = {
+          loadBalancing: service.config.loadBalancing,
+          timeoutMs: service.timeoutMs,
+          breaker: context.breakers.get(name)!.snapshot(),
+          retries: service.retryBudget.snapshot(),
+          targets: service.summary()
+        }
       }
       return { services }
+    })
+    // each service's circuit breaker: state, window counts, trials (metrics: issue 8)
+    scope.get('/breakers', async () => {
+      const { breaker } = context.config
+      const services: Record<string, unknown> = {}
+      for (const [name, b] of context.breakers) services[name] = b.snapshot()
+      return { settings: breaker, services }
     })
     apiKeyRoutes(scope, context.authenticator.apiKeys)
     // where rate limits are decided right now, and what Redis outages cost (metrics: issue 8)

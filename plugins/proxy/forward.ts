@@ -1,13 +1,18 @@
-// The per-route request handler: pick a target, send the request on its pool,
-// stream the answer back. Retries once on another target when the request cannot
-// have reached the first (refused / connect timeout), and — idempotent methods with
-// no body sent — on a reset.
+// The per-route request handler: ask the service's circuit breaker, pick a target,
+// send the request on its pool, stream the answer back. A request that fails with
+// a connection error, or an idempotent one answered 502/503, is retried on a target
+// it has not tried, after a jittered backoff, within the service's retry budget and
+// the request's deadline; a non-idempotent request is never retried once sent.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher } from 'undici'
 import { requestHeaderBuilder, responseHeaderBuilder, type ForwardedFacts, type HeaderTransform } from './headers.js'
 import { requestBody, type LazyBody } from './request-body.js'
 import { openTunnel, kUpgrade, type TunnelRegistry, type UpgradeRequest } from './tunnel.js'
 import { NoHealthyTargetError, UpstreamUnreachableError, UpstreamTimeoutError, BadUpstreamResponseError } from './errors.js'
+import { retryBackoff } from './retry-budget.js'
+import { REFUSED, type ServiceBreaker, type Outcome } from '../circuit-breaker/breaker.js'
+import type { FallbackResponder } from '../circuit-breaker/fallback.js'
+import type { RetryConfig } from '../circuit-breaker/options.js'
 import type { UpstreamService, PooledTarget } from './upstream-service.js'
 import type { FailureKind } from './target.js'
 import type { RouteConfig } from './options.js'
@@ -19,15 +24,20 @@ export interface ForwarderOptions {
   /** is the peer at this address a trusted proxy (TRUST_PROXY)? */
   isTrusted: (address: string) => boolean
   tunnels: TunnelRegistry
+  /** the service's breaker: admits each request and hears how it ended */
+  breaker: ServiceBreaker
+  /** what a request the breaker refuses gets */
+  fallback: FallbackResponder
+  retry: RetryConfig
 }
 
 const HEADERS_TIMEOUT = Object.assign(new Error('upstream headers timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' })
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
-type Outcome = { kind: FailureKind, reached: boolean } | { kind: 'aborted' } | { kind: 'local' }
+type Failure = { kind: FailureKind, reached: boolean } | { kind: 'aborted' } | { kind: 'local' }
 
 /** How an undici error bears on the target and on whether a retry is safe. */
-function classify (err: NodeJS.ErrnoException): Outcome {
+function classify (err: NodeJS.ErrnoException): Failure {
   switch (err.code) {
     case 'ECONNREFUSED': case 'EHOSTUNREACH': case 'ENETUNREACH': case 'ENOTFOUND': case 'EAI_AGAIN':
       return { kind: 'refused', reached: false }
@@ -44,6 +54,22 @@ function classify (err: NodeJS.ErrnoException): Outcome {
   }
 }
 
+/** One client request on its way through the service, across its attempts. */
+interface Exchange {
+  request: FastifyRequest
+  reply: FastifyReply
+  path: string
+  body: LazyBody | null
+  /** epoch ms by which the answer must have started, retries included */
+  deadline: number
+  /** the breaker's ticket; REFUSED once the outcome is recorded */
+  ticket: number
+  /** targets already tried, kept from the first retry on */
+  tried: PooledTarget[] | null
+  /** the backoff before the next attempt */
+  delay: number
+}
+
 /** The route's request header transform, plus the client's credentials when the route hides them. */
 function withHiddenCredentials (route: RouteConfig): HeaderTransform | undefined {
   const transform = route.headers?.request
@@ -52,11 +78,12 @@ function withHiddenCredentials (route: RouteConfig): HeaderTransform | undefined
 }
 
 export function createForwarder (opts: ForwarderOptions) {
-  const { route, service, bodyLimit, isTrusted, tunnels } = opts
+  const { route, service, bodyLimit, isTrusted, tunnels, breaker, fallback, retry } = opts
   const timeoutMs = route.timeoutMs ?? service.timeoutMs
   const buildRequestHeaders = requestHeaderBuilder(withHiddenCredentials(route))
   const buildResponseHeaders = responseHeaderBuilder(route.headers?.response)
   const stripLength = route.stripPrefix ? route.prefix.length : 0
+  const backoff = retryBackoff(retry)
 
   function facts (request: FastifyRequest, target: PooledTarget): ForwardedFacts {
     const address = request.raw.socket.remoteAddress ?? ''
@@ -70,38 +97,42 @@ export function createForwarder (opts: ForwarderOptions) {
     }
   }
 
-  function attempt (request: FastifyRequest, reply: FastifyReply, path: string, body: LazyBody | null, failed?: PooledTarget): void {
-    const target = service.pick(failed)
-    if (target === undefined) {
-      reply.send(failed ? new UpstreamUnreachableError(service.name) : new NoHealthyTargetError(service.name))
-      return
-    }
+  /** tells the breaker how the request ended, once */
+  function finish (ex: Exchange, outcome: Outcome): void {
+    breaker.record(ex.ticket, outcome)
+    ex.ticket = REFUSED
+  }
+
+  function attempt (ex: Exchange, target: PooledTarget): void {
+    const { request, reply } = ex
     const raw = request.raw
     const abort = new ClientGone()
-    // 'close' on the response before it finished: the client went away
-    const onClientGone = () => { if (!reply.raw.writableFinished) abort.fire() }
-    reply.raw.once('close', onClientGone)
-    // undici's headersTimeout runs on a coarse timer (~1 s granularity); the
-    // configured timeout is honoured to the millisecond by a native one instead
-    let timedOut = false
-    const timer = setTimeout(() => { timedOut = true; abort.fire() }, timeoutMs)
-    target.inflight++
+    // built before anything is registered: a throw here leaves nothing behind
     const options: Dispatcher.RequestOptions = {
-      path: target.basePath + path,
+      path: target.basePath + ex.path,
       method: raw.method as Dispatcher.HttpMethod,
       headers: buildRequestHeaders(raw.headers, facts(request, target)),
       // undici accepts any async iterable; its typings list only Readable
-      body: body as unknown as Dispatcher.RequestOptions['body'],
+      body: ex.body as unknown as Dispatcher.RequestOptions['body'],
       headersTimeout: timeoutMs + 1000, // backstop only
       bodyTimeout: timeoutMs, // idle time between body chunks
       signal: abort
     }
+    // 'close' on the response before it finished: the client went away
+    const onClientGone = () => { if (!reply.raw.writableFinished) abort.fire() }
+    reply.raw.once('close', onClientGone)
+    // undici's headersTimeout runs on a coarse timer (~1 s granularity); the
+    // deadline is honoured to the millisecond by a native one instead
+    let timedOut = false
+    const remaining = ex.deadline - Date.now()
+    const timer = setTimeout(() => { timedOut = true; abort.fire() }, remaining > 1 ? remaining : 1)
+    target.inflight++
     target.pool.request(options, (err, res) => {
       clearTimeout(timer)
       if (err) {
         target.inflight--
         reply.raw.off('close', onClientGone)
-        onError(timedOut ? HEADERS_TIMEOUT : err as NodeJS.ErrnoException, request, reply, path, body, target, abort.aborted && !timedOut, failed !== undefined)
+        onError(ex, target, timedOut ? HEADERS_TIMEOUT : err as NodeJS.ErrnoException, abort.aborted && !timedOut)
         return
       }
       let released = false
@@ -110,14 +141,27 @@ export function createForwarder (opts: ForwarderOptions) {
       res.body.once('error', (e: NodeJS.ErrnoException) => {
         if (!abort.aborted && e.code !== 'UND_ERR_ABORTED') target.onFailure('reset', service.now())
       })
-      target.onResponse(res.statusCode, service.now())
+      const status = res.statusCode
+      target.onResponse(status, service.now())
+      if (status === 502 || status === 503) {
+        const next = retryTarget(ex, target, true)
+        if (next !== undefined) {
+          reply.raw.off('close', onClientGone)
+          // read and drop the refusal so its connection can be reused
+          res.body.dump().catch(() => {})
+          again(ex, next)
+          return
+        }
+      }
       try {
-        reply.code(res.statusCode)
+        reply.code(status)
       } catch {
         res.body.destroy()
+        finish(ex, 'failure')
         reply.send(new BadUpstreamResponseError(service.name))
         return
       }
+      finish(ex, status >= 500 ? 'failure' : 'success')
       // this runs in undici's callback: a throw here (a header Node refuses to write)
       // would take the process down, so it becomes a 502 or a cut connection instead
       try {
@@ -136,23 +180,61 @@ export function createForwarder (opts: ForwarderOptions) {
     })
   }
 
-  function onError (err: NodeJS.ErrnoException, request: FastifyRequest, reply: FastifyReply, path: string, body: LazyBody | null, target: PooledTarget, clientGone: boolean, isRetry: boolean): void {
+  /**
+   * The target a retry goes to, or undefined when this request must not be retried:
+   * retries used up, body already (partly) sent, a non-idempotent request that
+   * reached the service, no untried target, no time left, or the budget spent.
+   */
+  function retryTarget (ex: Exchange, failed: PooledTarget, reached: boolean): PooledTarget | undefined {
+    const tried = ex.tried ?? (ex.tried = [])
+    if (tried.length >= retry.attempts) return undefined
+    if (ex.body !== null && ex.body.started) return undefined
+    if (reached && !IDEMPOTENT.has(ex.request.method)) return undefined
+    tried.push(failed)
+    const delay = backoff(tried.length)
+    if (Date.now() + delay >= ex.deadline) return undefined
+    const next = service.pick(tried)
+    if (next === undefined || !service.retryBudget.withdraw()) return undefined
+    ex.delay = delay
+    return next
+  }
+
+  function again (ex: Exchange, next: PooledTarget): void {
+    ex.request.log.debug({ target: next.origin, retry: ex.tried!.length }, 'retrying on another target')
+    if (ex.delay === 0) {
+      attempt(ex, next)
+      return
+    }
+    setTimeout(() => {
+      // the client left during the backoff
+      if (ex.request.raw.socket.destroyed) {
+        finish(ex, 'neutral')
+        return
+      }
+      attempt(ex, next)
+    }, ex.delay)
+  }
+
+  function onError (ex: Exchange, target: PooledTarget, err: NodeJS.ErrnoException, clientGone: boolean): void {
+    const { request, reply } = ex
     const outcome = classify(err)
-    if (clientGone || outcome.kind === 'aborted' || reply.sent) return
+    if (clientGone || outcome.kind === 'aborted' || reply.sent) {
+      finish(ex, 'neutral')
+      return
+    }
     if (outcome.kind === 'local') {
+      // the client's body was at fault: nothing learnt about the service
+      finish(ex, 'neutral')
       reply.send(err)
       return
     }
     target.onFailure(outcome.kind, service.now())
-    // `failed` was passed to this attempt only when it already was the retry
-    const first = !isRetry
-    const bodyIntact = body === null || !body.started
-    const safe = !outcome.reached || (outcome.kind === 'reset' && IDEMPOTENT.has(request.method))
-    if (first && bodyIntact && safe) {
-      request.log.debug({ target: target.origin, err: err.code }, 'retrying on another target')
-      attempt(request, reply, path, body, target)
+    const next = retryTarget(ex, target, outcome.reached)
+    if (next !== undefined) {
+      again(ex, next)
       return
     }
+    finish(ex, 'failure')
     request.log.warn({ target: target.origin, err: err.code ?? err.message }, 'upstream request failed')
     // a connect timeout never reached the service: unreachable, not slow
     reply.send(outcome.kind === 'timeout' && outcome.reached
@@ -171,8 +253,16 @@ export function createForwarder (opts: ForwarderOptions) {
     // only WebSocket is tunnelled: any other protocol (h2c...) would carry later
     // requests past the gateway's checks; such upgrades are answered as plain HTTP
     if (upgrade !== undefined && route.websocket && raw.headers.upgrade?.toLowerCase() === 'websocket') {
+      const ticket = breaker.admit()
+      if (ticket === REFUSED) {
+        fallback(request, reply)
+        return reply
+      }
       const target = service.pick()
-      if (!target) throw new NoHealthyTargetError(service.name)
+      if (!target) {
+        breaker.record(ticket, 'failure')
+        throw new NoHealthyTargetError(service.name)
+      }
       reply.hijack()
       const headers = buildRequestHeaders(raw.headers, facts(request, target))
       openTunnel({
@@ -180,11 +270,33 @@ export function createForwarder (opts: ForwarderOptions) {
         onUpstreamFailure: (err) => {
           const outcome = classify(err)
           if (outcome.kind !== 'aborted' && outcome.kind !== 'local') target.onFailure(outcome.kind, service.now())
-        }
+        },
+        onSettled: (outcome) => breaker.record(ticket, outcome)
       })
       return reply
     }
-    attempt(request, reply, path, requestBody(raw, bodyLimit))
+    // before the breaker: a body refused here must not take a half-open trial slot
+    const body = requestBody(raw, bodyLimit)
+    const ticket = breaker.admit()
+    if (ticket === REFUSED) {
+      fallback(request, reply)
+      return reply
+    }
+    service.retryBudget.deposit()
+    const ex: Exchange = { request, reply, path, body, deadline: Date.now() + timeoutMs, ticket, tried: null, delay: 0 }
+    const target = service.pick()
+    if (target === undefined) {
+      finish(ex, 'failure')
+      reply.send(new NoHealthyTargetError(service.name))
+      return reply
+    }
+    try {
+      attempt(ex, target)
+    } catch (err) {
+      // nothing was sent: the trial slot (if this was one) goes back
+      finish(ex, 'neutral')
+      throw err
+    }
     return reply
   }
 }
@@ -212,5 +324,3 @@ class ClientGone {
   }
 }
 
-
-/** "..", "/../", "%2e%2e" and friends: never forwarded (the upstream might resolve them). */

@@ -28,6 +28,8 @@ export interface TunnelOptions {
   timeoutMs: number
   tunnels: TunnelRegistry
   onUpstreamFailure: (err: NodeJS.ErrnoException) => void
+  /** how the upgrade ended, for the circuit breaker: called once */
+  onSettled: (outcome: 'success' | 'failure' | 'neutral') => void
 }
 
 export function openTunnel (opts: TunnelOptions): void {
@@ -46,7 +48,14 @@ export function openTunnel (opts: TunnelOptions): void {
     ...(url.protocol === 'https:' ? { servername: target.host.replace(/:\d+$/, '') } : {})
   })
   let answered = false
+  let settled = false
+  const settle = (outcome: 'success' | 'failure' | 'neutral') => {
+    if (settled) return
+    settled = true
+    opts.onSettled(outcome)
+  }
   const fail = (status: number, code: string, detail: string) => {
+    settle('failure')
     if (answered) return
     answered = true
     writeRawProblem(client, status, code, detail, { instance: pathOf(request.url), requestId: request.id })
@@ -54,6 +63,7 @@ export function openTunnel (opts: TunnelOptions): void {
 
   upstreamRequest.on('upgrade', (res, upstream, upstreamHead) => {
     answered = true
+    settle('success')
     upstreamRequest.setTimeout(0)
     client.write(statusLine(res) + rawHeaderLines(res.rawHeaders) + '\r\n')
     if (upstreamHead.length) client.write(upstreamHead)
@@ -73,6 +83,7 @@ export function openTunnel (opts: TunnelOptions): void {
   // the target declined the upgrade: relay its answer as it is
   upstreamRequest.on('response', (res) => {
     answered = true
+    settle(res.statusCode! >= 500 ? 'failure' : 'success')
     client.write(statusLine(res) + rawHeaderLines(res.rawHeaders, true) + 'connection: close\r\n\r\n')
     res.pipe(client)
   })
@@ -82,12 +93,19 @@ export function openTunnel (opts: TunnelOptions): void {
     opts.onUpstreamFailure(Object.assign(new Error('upgrade timed out'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))
     fail(504, 'GW_PROXY_UPSTREAM_TIMEOUT', `Service did not answer the upgrade within ${opts.timeoutMs} ms`)
   })
+  let clientLeft = false
   upstreamRequest.on('error', (err: NodeJS.ErrnoException) => {
-    if (answered) return
+    if (answered || clientLeft) return
     opts.onUpstreamFailure(err)
     fail(502, 'GW_PROXY_UPSTREAM_UNREACHABLE', 'The service behind this route could not be reached; retry shortly')
   })
-  client.on('error', () => upstreamRequest.destroy())
+  // the client left before the service answered: that says nothing about the service
+  const clientGone = () => {
+    if (!answered) { clientLeft = true; settle('neutral') }
+    upstreamRequest.destroy()
+  }
+  client.on('error', clientGone)
+  client.once('close', () => { if (!answered) clientGone() })
   upstreamRequest.end()
 }
 

@@ -6,7 +6,9 @@ import { lookup as dnsLookup } from 'node:dns/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { createPicker, type Picker } from './balancer.js'
 import { Target, type TargetState } from './target.js'
+import { RetryBudget } from './retry-budget.js'
 import type { ServiceConfig } from './options.js'
+import type { RetryConfig } from '../circuit-breaker/options.js'
 
 /** Resolves a host name to its addresses (service discovery). Injectable for tests. */
 export type Lookup = (hostname: string) => Promise<string[]>
@@ -33,6 +35,8 @@ export interface TargetSummary {
 export class UpstreamService {
   targets: readonly PooledTarget[] = []
   readonly timeoutMs: number
+  /** retries this service may still take (shared by every route to it) */
+  readonly retryBudget: RetryBudget
   private readonly picker: Picker<PooledTarget>
   private readonly lookup: Lookup
   readonly now: () => number
@@ -41,8 +45,9 @@ export class UpstreamService {
   private checking = false
   private closed = false
 
-  constructor (readonly name: string, readonly config: ServiceConfig, defaultTimeoutMs: number, deps: UpstreamDeps) {
-    this.timeoutMs = config.timeoutMs ?? defaultTimeoutMs
+  constructor (readonly name: string, readonly config: ServiceConfig, defaults: { timeoutMs: number, retry: RetryConfig }, deps: UpstreamDeps) {
+    this.timeoutMs = config.timeoutMs ?? defaults.timeoutMs
+    this.retryBudget = new RetryBudget(defaults.retry.budget, defaults.retry.reserve)
     this.picker = createPicker<PooledTarget>(config.loadBalancing)
     this.lookup = deps.lookup ?? systemLookup
     this.now = deps.now ?? Date.now
@@ -59,10 +64,10 @@ export class UpstreamService {
     }
   }
 
-  /** The next usable target, never `exclude` (the one that just failed). */
-  pick (exclude?: Target): PooledTarget | undefined {
+  /** The next usable target, never one of `tried` (those this request already went to). */
+  pick (tried?: readonly Target[]): PooledTarget | undefined {
     const now = this.now()
-    return this.picker(this.targets, (t) => t !== exclude && t.isAvailable(now))
+    return this.picker(this.targets, tried === undefined ? (t) => t.isAvailable(now) : (t) => t.isAvailable(now) && !tried.includes(t))
   }
 
   availableCount (): number {

@@ -86,6 +86,9 @@ export const ENV_BINDINGS: ReadonlyArray<readonly [string, string, Parser]> = [
   ['BREAKER_TIMEOUT_MS', '/breaker/timeoutMs', integer],
   ['BREAKER_RESET_MS', '/breaker/resetMs', integer],
   ['BREAKER_HALF_OPEN_REQUESTS', '/breaker/halfOpenRequests', integer],
+  ['RETRY_ATTEMPTS', '/retry/attempts', integer],
+  ['RETRY_BUDGET', '/retry/budget', decimal],
+  ['RETRY_BACKOFF_MS', '/retry/backoffMs', integer],
   ['API_VERSIONS', '/versioning/versions', versions],
   ['API_DEFAULT_VERSION', '/versioning/defaultVersion', version],
   ['API_DEPRECATED', '/versioning/deprecated', deprecated]
@@ -96,7 +99,7 @@ const SPECIAL = ['GATEWAY_CONFIG', 'REDIS_HOST', 'REDIS_PORT']
 const KNOWN = new Set([...ENV_BINDINGS.map(([name]) => name), ...SPECIAL])
 // Prefixes that belong to this gateway: an unknown variable with one of them is
 // probably a typo worth a warning. (JWT_, API_, REDIS_ are shared with backends.)
-const OWN_PREFIXES = ['GATEWAY_', 'RATE_LIMIT_', 'BREAKER_', 'WS_', 'ADMIN_']
+const OWN_PREFIXES = ['GATEWAY_', 'RATE_LIMIT_', 'BREAKER_', 'RETRY_', 'WS_', 'ADMIN_']
 
 export interface EnvResult {
   /** the partial config the variables describe */

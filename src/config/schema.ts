@@ -5,7 +5,7 @@ import { Strict, Port, DurationMs, type DeepReadonly } from './types.js'
 import { ServiceSchema, RouteSchema } from '../../plugins/proxy/options.js'
 import { JwtSchema, ConsumerSchema } from '../../plugins/auth/options.js'
 import { RateLimitSchema } from '../../plugins/rate-limit/options.js'
-import { BreakerSchema } from '../../plugins/circuit-breaker/options.js'
+import { BreakerSchema, RetrySchema } from '../../plugins/circuit-breaker/options.js'
 import { VersioningSchema } from '../../plugins/versioning/options.js'
 import { WebSocketSchema } from '../../plugins/websocket/options.js'
 
@@ -49,6 +49,7 @@ export const GatewayConfigSchema = Strict({
   jwt: JwtSchema,
   rateLimit: RateLimitSchema,
   breaker: BreakerSchema,
+  retry: RetrySchema,
   versioning: VersioningSchema,
   websocket: WebSocketSchema,
   /** API consumers known from configuration (more are added at run time via POST /admin/api-keys) */

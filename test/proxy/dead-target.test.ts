@@ -108,13 +108,3 @@ t.test('active health checks take an unhealthy target out and bring it back', as
   for (let i = 0; i < 4; i++) back.add(answeredBy(await call(`${gw.url}/v1/api/x`)))
   t.ok(back.has('a'))
 })
-
-t.test('a failed request is retried once, never more: 3 resetting targets see exactly 2 attempts', async (t) => {
-  const reset = (_req: http.IncomingMessage, res: http.ServerResponse) => { res.socket!.destroy() }
-  const ups = [await startUpstream(t, reset), await startUpstream(t, reset), await startUpstream(t, reset)]
-  const gw = await startGateway(t, { services: { query: { targets: ups.map((u) => u.url) } } })
-  const res = await call(`${gw.url}/v1/api/x`)
-  t.equal(res.status, 502)
-  t.match(res.json(), { code: 'GW_PROXY_UPSTREAM_UNREACHABLE' })
-  t.equal(ups.reduce((n, u) => n + u.requests.length, 0), 2, 'the first attempt and one retry')
-})

@@ -1,0 +1,164 @@
+// One upstream service's circuit breaker: closed → open → half-open → closed.
+// Pure: the clock is passed in, so the state machine is tested with a fake one.
+//
+// Built on cockatiel's breaker contract (CircuitState, IBreaker) rather than on its
+// CircuitBreakerPolicy, because the policy
+//  - makes calls beyond the half-open trials wait for the verdict; the gateway must
+//    answer them the fallback at once;
+//  - counts a trial whose client went away (or that failed on the client's side) as a
+//    success, so a hung upstream could be closed by clients that gave up; here such
+//    a trial frees its slot for the next request and decides nothing;
+//  - runs every call through two async functions (promises on each request); here a
+//    decision is a state check and a number.
+import { CircuitState } from 'cockatiel'
+import { FailureWindow, type WindowCounts } from './failure-window.js'
+import type { BreakerConfig } from './options.js'
+
+export { CircuitState }
+
+/** what a finished request says about the service */
+export type Outcome = 'success' | 'failure' | 'neutral'
+
+/** admit() answers this when the request must get the fallback */
+export const REFUSED = -1
+
+export type BreakerStateName = 'closed' | 'open' | 'half-open'
+const NAMES: Record<number, BreakerStateName> = {
+  [CircuitState.Closed]: 'closed',
+  [CircuitState.Open]: 'open',
+  [CircuitState.HalfOpen]: 'half-open'
+}
+
+export interface Transition {
+  service: string
+  from: BreakerStateName
+  to: BreakerStateName
+  /** the window's counts when it opened from closed */
+  window?: WindowCounts
+  /** when an open breaker will admit trials (epoch ms) */
+  halfOpenAt?: number
+}
+
+export interface BreakerSnapshot {
+  state: BreakerStateName
+  /** 0 closed, 1 open, 2 half-open: cockatiel's CircuitState, the value of a Prometheus gauge */
+  stateCode: number
+  since: string
+  window: WindowCounts & { failureRate: number }
+  halfOpenAt?: string
+  trials?: { admitted: number, succeeded: number, of: number }
+  /** times it opened since start-up */
+  opened: number
+  /** requests answered with the fallback since start-up */
+  rejected: number
+}
+
+export interface BreakerOptions {
+  now?: () => number
+  onTransition?: (t: Transition) => void
+}
+
+export class ServiceBreaker {
+  state: CircuitState = CircuitState.Closed
+  opened = 0
+  rejected = 0
+  private readonly window: FailureWindow
+  private readonly now: () => number
+  private readonly onTransition: (t: Transition) => void
+  /** bumped on every transition: outcomes of requests admitted before it are ignored */
+  private generation = 0
+  private since: number
+  private openedAt = 0
+  private trialsAdmitted = 0
+  private trialsSucceeded = 0
+
+  constructor (readonly service: string, private readonly config: Pick<BreakerConfig, 'errorThreshold' | 'windowMs' | 'minRequests' | 'resetMs' | 'halfOpenRequests'>, opts: BreakerOptions = {}) {
+    this.now = opts.now ?? Date.now
+    this.onTransition = opts.onTransition ?? (() => {})
+    this.window = new FailureWindow({ threshold: config.errorThreshold, windowMs: config.windowMs, minRequests: config.minRequests, now: this.now })
+    this.since = this.now()
+  }
+
+  /**
+   * May this request go to the service? REFUSED: answer the fallback. Otherwise a
+   * ticket to hand back to record() with the request's outcome, exactly once.
+   */
+  admit (): number {
+    if (this.state === CircuitState.Closed) return this.generation
+    if (this.state === CircuitState.Open) {
+      if (this.now() - this.openedAt < this.config.resetMs) {
+        this.rejected++
+        return REFUSED
+      }
+      this.enter(CircuitState.HalfOpen)
+    }
+    if (this.trialsAdmitted >= this.config.halfOpenRequests) {
+      this.rejected++
+      return REFUSED
+    }
+    this.trialsAdmitted++
+    return this.generation
+  }
+
+  record (ticket: number, outcome: Outcome): void {
+    if (ticket !== this.generation) return
+    if (this.state === CircuitState.Closed) {
+      if (outcome === 'success') {
+        this.window.success(CircuitState.Closed)
+      } else if (outcome === 'failure' && this.window.failure(CircuitState.Closed)) {
+        this.enter(CircuitState.Open)
+      }
+      return
+    }
+    // half-open: this was a trial (an open breaker admits nothing)
+    if (outcome === 'failure') {
+      this.enter(CircuitState.Open)
+    } else if (outcome === 'neutral') {
+      // the trial told nothing about the service: its slot goes to the next request
+      this.trialsAdmitted--
+    } else if (++this.trialsSucceeded >= this.config.halfOpenRequests) {
+      this.enter(CircuitState.Closed)
+    }
+  }
+
+  /** how long a refused client should wait: until half-open, or a moment while trials run */
+  retryAfterMs (): number {
+    if (this.state === CircuitState.Open) return Math.max(0, this.openedAt + this.config.resetMs - this.now())
+    return 0
+  }
+
+  snapshot (): BreakerSnapshot {
+    const counts = this.window.counts()
+    return {
+      state: NAMES[this.state]!,
+      stateCode: this.state,
+      since: new Date(this.since).toISOString(),
+      window: { ...counts, failureRate: counts.requests === 0 ? 0 : counts.failures / counts.requests },
+      ...(this.state === CircuitState.Open ? { halfOpenAt: new Date(this.openedAt + this.config.resetMs).toISOString() } : {}),
+      ...(this.state === CircuitState.HalfOpen ? { trials: { admitted: this.trialsAdmitted, succeeded: this.trialsSucceeded, of: this.config.halfOpenRequests } } : {}),
+      opened: this.opened,
+      rejected: this.rejected
+    }
+  }
+
+  private enter (next: CircuitState): void {
+    const from = this.state
+    this.state = next
+    this.generation++
+    this.since = this.now()
+    const transition: Transition = { service: this.service, from: NAMES[from]!, to: NAMES[next]! }
+    if (next === CircuitState.Open) {
+      if (from === CircuitState.Closed) transition.window = this.window.counts()
+      this.opened++
+      this.openedAt = this.since
+      transition.halfOpenAt = this.openedAt + this.config.resetMs
+    } else if (next === CircuitState.HalfOpen) {
+      this.trialsAdmitted = 0
+      this.trialsSucceeded = 0
+    } else {
+      // closed by its trials: the failures that opened it are history
+      this.window.reset()
+    }
+    this.onTransition(transition)
+  }
+}
