@@ -12,6 +12,7 @@ import { once } from 'node:events'
 import { createHash, randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { createSigner } from 'fast-jwt'
+import { breakerBench, printBreakerRows } from './breaker.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -123,7 +124,9 @@ async function main (): Promise<void> {
     { ...await start('+ JWT + in-memory rate limit', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', JWT_SECRET: secret, ...memoryLimit })), headers: jwt },
     { ...await start('+ JWT + Redis rate limit', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', JWT_SECRET: secret, ...redisLimit })), headers: jwt },
     { ...await start('+ API key + Redis rate limit', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', GATEWAY_CONFIG: keysFile, ...redisLimit })), headers: { 'x-api-key': apiKey } },
-    { ...await start('+ JWT + Redis limit, LOG_LEVEL=info', '0', gateway, gatewayEnv({ LOG_LEVEL: 'info', JWT_SECRET: secret, ...redisLimit })), headers: jwt }
+    { ...await start('+ JWT + Redis limit, LOG_LEVEL=info', '0', gateway, gatewayEnv({ LOG_LEVEL: 'info', JWT_SECRET: secret, ...redisLimit })), headers: jwt },
+    // a dead query service: the first request opens its breaker, every later one gets the 503 fallback
+    await start('breaker open: 503 fallback', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', GATEWAY_CONFIG: openFile, ...noLimit, QUERY_SERVICE_URL: `http://127.0.0.1:${await freePort()}`, BREAKER_MIN_REQUESTS: '1', BREAKER_RESET_MS: '86400000', RETRY_ATTEMPTS: '0' }))
   ]
   // (the info-level gateway's per-request log lines go to /dev/null: the cost stays, the noise not)
   const samples = new Map<string, Sample[]>(servers.map((s) => [s.name, []]))
@@ -149,8 +152,11 @@ async function main (): Promise<void> {
     for (const r of rows) {
       console.log(`${r.name.padEnd(36)} ${String(r.rps).padStart(7)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(8)} ${String(r.rssMb).padStart(8)} ${String(r.errors).padStart(7)} ${(r.rps / base.rps).toFixed(2).padStart(10)} ${(r.p99 / base.p99).toFixed(2).padStart(10)}`)
     }
+    console.log('(errors counts non-2xx answers: the fallback row answers 503 by design)')
+    const breaker = await breakerBench()
+    printBreakerRows(breaker)
     mkdirSync(join(root, 'bench', 'results'), { recursive: true })
-    writeFileSync(join(root, 'bench', 'results', 'latest.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, flags, pinned: hasTaskset, rows }, null, 2) + '\n')
+    writeFileSync(join(root, 'bench', 'results', 'latest.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, flags, pinned: hasTaskset, rows, breaker }, null, 2) + '\n')
   } finally {
     for (const s of [...servers, upstream]) s.child.kill('SIGTERM')
     redis.child?.kill('SIGTERM')
