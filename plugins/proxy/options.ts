@@ -72,9 +72,11 @@ export const RouteSchema = Strict({
   hideCredentials: Type.Boolean({ default: false }),
   /** this route's own limits, counted apart from the consumer's global ones */
   rateLimit: Type.Optional(RouteRateLimitSchema),
+  /** what requests get while the service's circuit breaker is open (default: 503 problem+json) */
   fallback: Type.Optional(Strict({
     status: Type.Integer({ minimum: 200, maximum: 599, default: 503 }),
-    body: Type.Unknown(),
+    /** sent as JSON; none: an empty body */
+    body: Type.Optional(Type.Unknown()),
     headers: Type.Optional(HeaderMap)
   })),
   headers: Type.Optional(Strict({ request: Type.Optional(HeaderTransform), response: Type.Optional(HeaderTransform) })),
