@@ -205,14 +205,17 @@ export function createForwarder (opts: ForwarderOptions) {
       attempt(ex, next)
       return
     }
-    setTimeout(() => {
-      // the client left during the backoff
-      if (ex.request.raw.socket.destroyed) {
-        finish(ex, 'neutral')
-        return
-      }
+    const response = ex.reply.raw
+    // a client that leaves during the backoff ends the exchange there and then
+    const onClientGone = () => {
+      clearTimeout(timer)
+      finish(ex, 'neutral')
+    }
+    const timer = setTimeout(() => {
+      response.off('close', onClientGone)
       attempt(ex, next)
     }, ex.delay)
+    response.once('close', onClientGone)
   }
 
   function onError (ex: Exchange, target: PooledTarget, err: NodeJS.ErrnoException, clientGone: boolean): void {

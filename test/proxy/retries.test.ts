@@ -1,7 +1,7 @@
 // Retries: which requests, where to, how many, and never past the deadline.
 import t from 'tap'
 import type http from 'node:http'
-import { startUpstream, startGateway, echo, call, type UpstreamHandler } from '../helpers.js'
+import { startUpstream, startGateway, echo, call, until, type UpstreamHandler } from '../helpers.js'
 
 const refuse = (status: number): UpstreamHandler => (_req, res) => {
   res.statusCode = status
@@ -103,4 +103,33 @@ t.test('no retry when the deadline has passed: a timed-out request is answered 5
   const res = await call(`${gw.url}/v1/api/x`)
   t.equal(res.status, 504)
   t.equal(b.requests.length, 0, 'the other target never saw it')
+})
+
+t.test('a client that leaves during the backoff ends the exchange at once: no retry, and its half-open trial slot is freed', async (t) => {
+  const a = await startUpstream(t, refuse(503))
+  const c = await startUpstream(t, refuse(503))
+  const clock = { now: Date.now() }
+  // a backoff of up to 60 s, inside a 120 s deadline: the retry waits long enough to leave
+  const gw = await startGateway(t, {
+    services: { query: { targets: [a.url, c.url], ...quiet } },
+    breaker: { minRequests: 1, halfOpenRequests: 1, timeoutMs: 120_000 },
+    retry: { backoffMs: 60_000, maxBackoffMs: 60_000 }
+  }, { now: () => clock.now })
+  const breaker = gw.context.breakers.get('query')!
+  const budget = gw.context.services.get('query')!.retryBudget
+  // a POST is never retried: its 503 from a opens the breaker (minRequests 1)
+  t.equal((await call(`${gw.url}/v1/api/x`, { method: 'POST', body: '{}' })).status, 503)
+  t.equal(breaker.snapshot().state, 'open')
+  clock.now += 30_000
+  // the trial: a GET to c, answered 503, retried on a after the backoff
+  const controller = new AbortController()
+  const pending = fetch(`${gw.url}/v1/api/x`, { signal: controller.signal }).catch((e: Error) => e)
+  await until(() => budget.snapshot().retried === 1, 5000, 'the retry to be scheduled')
+  t.match(breaker.snapshot(), { state: 'half-open', trials: { admitted: 1 } })
+  controller.abort()
+  await pending
+  await until(() => breaker.snapshot().trials?.admitted === 0, 5000, 'the trial slot to be freed')
+  t.equal(a.requests.length, 1, 'the retry was never sent (a saw only the POST)')
+  t.equal(c.requests.length, 1)
+  t.equal(breaker.snapshot().state, 'half-open', 'an abandoned trial decides nothing')
 })
