@@ -224,6 +224,8 @@ export async function startRedisServer (t: Test): Promise<RedisServer> {
   const start = async () => {
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    // refused until the server listens: expected, and awaited below
+    probe.on('error', () => {})
     try {
       await until(async () => { try { await probe.connect(); return (await probe.ping()) === 'PONG' } catch { return false } }, 5000, `redis-server on port ${port}`)
     } finally {
