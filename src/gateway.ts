@@ -124,8 +124,9 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     services.set(name, new UpstreamService(name, serviceConfig, { timeoutMs: config.breaker.timeoutMs, retry: config.retry }, { log: app.log, lookup: deps.lookup }))
   }
   const breakers = new Map<string, ServiceBreaker>()
-  for (const name of services.keys()) {
-    breakers.set(name, new ServiceBreaker(name, config.breaker, { now: deps.now, onTransition: (t) => logTransition(app.log, t) }))
+  for (const [name, service] of services) {
+    const settings = { ...config.breaker, ...service.config.breaker }
+    breakers.set(name, new ServiceBreaker(name, settings, { now: deps.now, onTransition: (t) => logTransition(app.log, t) }))
   }
   const authenticator = new Authenticator({ jwt: config.jwt, consumers: config.consumers, redis, keyPrefix: config.redis.keyPrefix, log: app.log })
   const rateLimiter = config.rateLimit.enabled

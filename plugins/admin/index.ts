@@ -42,10 +42,13 @@ async function admin (app: FastifyInstance, { context }: { context: GatewayConte
     })
     // each service's circuit breaker: state, window counts, trials (metrics: issue 8)
     scope.get('/breakers', async () => {
-      const { breaker } = context.config
       const services: Record<string, unknown> = {}
-      for (const [name, b] of context.breakers) services[name] = b.snapshot()
-      return { settings: breaker, services }
+      const { errorThreshold, windowMs, minRequests, resetMs, halfOpenRequests } = context.config.breaker
+      for (const [name, b] of context.breakers) {
+        const s = b.settings
+        services[name] = { ...b.snapshot(), settings: { errorThreshold: s.errorThreshold, windowMs: s.windowMs, minRequests: s.minRequests, resetMs: s.resetMs, halfOpenRequests: s.halfOpenRequests } }
+      }
+      return { settings: { errorThreshold, windowMs, minRequests, resetMs, halfOpenRequests }, services }
     })
     apiKeyRoutes(scope, context.authenticator.apiKeys)
     // where rate limits are decided right now, and what Redis outages cost (metrics: issue 8)

@@ -72,10 +72,10 @@ export class ServiceBreaker {
   private trialsAdmitted = 0
   private trialsSucceeded = 0
 
-  constructor (readonly service: string, private readonly config: Pick<BreakerConfig, 'errorThreshold' | 'windowMs' | 'minRequests' | 'resetMs' | 'halfOpenRequests'>, opts: BreakerOptions = {}) {
+  constructor (readonly service: string, readonly settings: Pick<BreakerConfig, 'errorThreshold' | 'windowMs' | 'minRequests' | 'resetMs' | 'halfOpenRequests'>, opts: BreakerOptions = {}) {
     this.now = opts.now ?? Date.now
     this.onTransition = opts.onTransition ?? (() => {})
-    this.window = new FailureWindow({ threshold: config.errorThreshold, windowMs: config.windowMs, minRequests: config.minRequests, now: this.now })
+    this.window = new FailureWindow({ threshold: settings.errorThreshold, windowMs: settings.windowMs, minRequests: settings.minRequests, now: this.now })
     this.since = this.now()
   }
 
@@ -86,13 +86,13 @@ export class ServiceBreaker {
   admit (): number {
     if (this.state === CircuitState.Closed) return this.generation
     if (this.state === CircuitState.Open) {
-      if (this.now() - this.openedAt < this.config.resetMs) {
+      if (this.now() - this.openedAt < this.settings.resetMs) {
         this.rejected++
         return REFUSED
       }
       this.enter(CircuitState.HalfOpen)
     }
-    if (this.trialsAdmitted >= this.config.halfOpenRequests) {
+    if (this.trialsAdmitted >= this.settings.halfOpenRequests) {
       this.rejected++
       return REFUSED
     }
@@ -116,14 +116,14 @@ export class ServiceBreaker {
     } else if (outcome === 'neutral') {
       // the trial told nothing about the service: its slot goes to the next request
       this.trialsAdmitted--
-    } else if (++this.trialsSucceeded >= this.config.halfOpenRequests) {
+    } else if (++this.trialsSucceeded >= this.settings.halfOpenRequests) {
       this.enter(CircuitState.Closed)
     }
   }
 
   /** how long a refused client should wait: until half-open, or a moment while trials run */
   retryAfterMs (): number {
-    if (this.state === CircuitState.Open) return Math.max(0, this.openedAt + this.config.resetMs - this.now())
+    if (this.state === CircuitState.Open) return Math.max(0, this.openedAt + this.settings.resetMs - this.now())
     return 0
   }
 
@@ -134,8 +134,8 @@ export class ServiceBreaker {
       stateCode: this.state,
       since: new Date(this.since).toISOString(),
       window: { ...counts, failureRate: counts.requests === 0 ? 0 : counts.failures / counts.requests },
-      ...(this.state === CircuitState.Open ? { halfOpenAt: new Date(this.openedAt + this.config.resetMs).toISOString() } : {}),
-      ...(this.state === CircuitState.HalfOpen ? { trials: { admitted: this.trialsAdmitted, succeeded: this.trialsSucceeded, of: this.config.halfOpenRequests } } : {}),
+      ...(this.state === CircuitState.Open ? { halfOpenAt: new Date(this.openedAt + this.settings.resetMs).toISOString() } : {}),
+      ...(this.state === CircuitState.HalfOpen ? { trials: { admitted: this.trialsAdmitted, succeeded: this.trialsSucceeded, of: this.settings.halfOpenRequests } } : {}),
       opened: this.opened,
       rejected: this.rejected
     }
@@ -151,7 +151,7 @@ export class ServiceBreaker {
       if (from === CircuitState.Closed) transition.window = this.window.counts()
       this.opened++
       this.openedAt = this.since
-      transition.halfOpenAt = this.openedAt + this.config.resetMs
+      transition.halfOpenAt = this.openedAt + this.settings.resetMs
     } else if (next === CircuitState.HalfOpen) {
       this.trialsAdmitted = 0
       this.trialsSucceeded = 0

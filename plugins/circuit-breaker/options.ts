@@ -17,6 +17,15 @@ export const BreakerSchema = Strict({
   halfOpenRequests: PositiveInt(3, 1000)
 }, { default: {} })
 
+/** A service's own breaker settings, over the global ones (no defaults here: unset keys inherit). */
+export const ServiceBreakerSchema = Strict({
+  errorThreshold: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'a fraction in (0, 1]' })),
+  windowMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000, description: 'milliseconds (1–86400000)' })),
+  minRequests: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647 })),
+  resetMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000, description: 'milliseconds (1–86400000)' })),
+  halfOpenRequests: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 }))
+})
+
 export const RetrySchema = Strict({
   /** retries per request, each on a target not tried yet for it (0: never retry) */
   attempts: Type.Integer({ minimum: 0, maximum: 10, default: 2 }),
@@ -31,3 +40,4 @@ export const RetrySchema = Strict({
 
 export type BreakerConfig = DeepReadonly<Static<typeof BreakerSchema>>
 export type RetryConfig = DeepReadonly<Static<typeof RetrySchema>>
+export type ServiceBreakerConfig = DeepReadonly<Static<typeof ServiceBreakerSchema>>

@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { Strict, PositiveInt, DurationMs, HttpUrl, type DeepReadonly } from '../../src/config/types.js'
 import { RoleName } from '../auth/options.js'
 import { RouteRateLimitSchema } from '../rate-limit/options.js'
+import { ServiceBreakerSchema } from '../circuit-breaker/options.js'
 
 const Millis = Type.Integer({ minimum: 1, maximum: 86_400_000, description: 'milliseconds (1–86400000)' })
 
@@ -44,6 +45,8 @@ export const ServiceSchema = Strict({
   resolveIntervalMs: DurationMs(30_000),
   /** upstream request timeout; defaults to breaker.timeoutMs */
   timeoutMs: Type.Optional(Millis),
+  /** this service's circuit breaker settings, over the global BREAKER_* ones */
+  breaker: Type.Optional(ServiceBreakerSchema),
   /** keep-alive connections per target */
   connectionsPerTarget: PositiveInt(128, 10_000)
 })

@@ -5,7 +5,8 @@ import t, { type Test } from 'tap'
 import http from 'node:http'
 import { once } from 'node:events'
 import { WebSocket } from 'ws'
-import { startUpstream, startGateway, servicesFor, call, until, freePort, echo, rawExchange, type UpstreamHandler, type SimpleResponse } from '../helpers.js'
+import { ConfigError } from '../../src/config/index.js'
+import { testConfig, startUpstream, startGateway, servicesFor, call, until, freePort, echo, rawExchange, type UpstreamHandler, type SimpleResponse } from '../helpers.js'
 
 const RESET_MS = 30_000
 const ADMIN_TOKEN = 'breaker-test-admin-token'
@@ -367,4 +368,42 @@ t.test('a trial that decides nothing frees its slot: the client left, or its bod
   t.equal(next.status, 200)
   t.equal(breaker.snapshot().state, 'closed')
   t.ok(query.requests.length > 0)
+})
+
+t.test('a service may set its own breaker settings over the global ones', async (t) => {
+  const dead = `http://127.0.0.1:${await freePort()}`
+  const gw = await startGateway(t, {
+    services: {
+      query: { targets: [dead], ...NO_EJECTION, breaker: { minRequests: 2, resetMs: 5000 } },
+      command: { targets: [dead], ...NO_EJECTION }
+    },
+    breaker: { minRequests: 10 },
+    server: { adminToken: ADMIN_TOKEN }
+  })
+  for (let i = 0; i < 2; i++) {
+    t.equal((await call(`${gw.url}/v1/api/x`)).status, 502)
+    t.equal((await call(`${gw.url}/v1/commands/x`)).status, 502)
+  }
+  const res = await call(`${gw.url}/v1/api/x`)
+  t.equal(res.status, 503)
+  t.equal(res.headers['retry-after'], '5', 'the service\'s own resetMs')
+  t.equal((await call(`${gw.url}/v1/commands/x`)).status, 502, 'the command service still uses the global minRequests (10)')
+  const view = await call(`${gw.adminUrl}/admin/breakers`, { headers: admin })
+  t.match(view.json(), {
+    settings: { minRequests: 10, resetMs: 30_000 },
+    services: {
+      query: { state: 'open', settings: { minRequests: 2, resetMs: 5000, errorThreshold: 0.5, halfOpenRequests: 3 } },
+      command: { state: 'closed', settings: { minRequests: 10, resetMs: 30_000 } }
+    }
+  })
+  let problems: readonly string[] = []
+  try {
+    testConfig({ services: { query: { targets: [dead], breaker: { minRequests: 0, timeoutMs: 5 } } } })
+  } catch (err) {
+    problems = (err as ConfigError).problems
+  }
+  t.same([...problems].sort(), [
+    'services.query.breaker.minRequests: got 0, expected an integer ≥ 1 and ≤ 2147483647',
+    'services.query.breaker.timeoutMs: unknown key, expected one of: errorThreshold, windowMs, minRequests, resetMs, halfOpenRequests'
+  ].sort())
 })
