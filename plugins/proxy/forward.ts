@@ -5,12 +5,14 @@
 // the request's deadline; a non-idempotent request is never retried once sent.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher } from 'undici'
+import { performance } from 'node:perf_hooks'
 import { requestHeaderBuilder, responseHeaderBuilder, type ForwardedFacts, type HeaderTransform } from './headers.js'
 import { requestBody, type LazyBody } from './request-body.js'
 import { openTunnel, kUpgrade, type TunnelRegistry, type UpgradeRequest } from './tunnel.js'
 import { NoHealthyTargetError, UpstreamUnreachableError, UpstreamTimeoutError, BadUpstreamResponseError } from './errors.js'
+import { BodyTimeoutError, InternalError } from '../../src/errors.js'
 import { retryBackoff } from './retry-budget.js'
-import { REFUSED, type ServiceBreaker, type Outcome } from '../circuit-breaker/breaker.js'
+import { REFUSED, CircuitState, type ServiceBreaker, type Outcome } from '../circuit-breaker/breaker.js'
 import type { FallbackResponder } from '../circuit-breaker/fallback.js'
 import type { RetryConfig } from '../circuit-breaker/options.js'
 import type { UpstreamService, PooledTarget } from './upstream-service.js'
@@ -34,7 +36,7 @@ export interface ForwarderOptions {
 const HEADERS_TIMEOUT = Object.assign(new Error('upstream headers timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' })
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
-type Failure = { kind: FailureKind, reached: boolean } | { kind: 'aborted' } | { kind: 'local' }
+type Failure = { kind: FailureKind, reached: boolean } | { kind: 'aborted' } | { kind: 'local' } | { kind: 'internal' } | { kind: 'gone' }
 
 /** How an undici error bears on the target and on whether a retry is safe. */
 function classify (err: NodeJS.ErrnoException): Failure {
@@ -49,6 +51,12 @@ function classify (err: NodeJS.ErrnoException): Failure {
       return { kind: 'aborted' }
     case 'GW_REQUEST_BODY_TOO_LARGE': case 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH':
       return { kind: 'local' }
+    // the gateway's own fault (a header undici refuses): not the service's
+    case 'UND_ERR_INVALID_ARG':
+      return { kind: 'internal' }
+    // the target's pool was closed under the request (shutdown, target no longer resolved)
+    case 'UND_ERR_CLOSED': case 'UND_ERR_DESTROYED':
+      return { kind: 'gone' }
     default:
       return { kind: 'reset', reached: true }
   }
@@ -60,8 +68,10 @@ interface Exchange {
   reply: FastifyReply
   path: string
   body: LazyBody | null
-  /** epoch ms by which the answer must have started, retries included */
+  /** performance.now() by which the answer must have started, retries included */
   deadline: number
+  /** a half-open trial: never retried, so the service sees exactly the admitted trials */
+  trial: boolean
   /** the breaker's ticket; REFUSED once the outcome is recorded */
   ticket: number
   /** targets already tried, kept from the first retry on */
@@ -84,6 +94,9 @@ export function createForwarder (opts: ForwarderOptions) {
   const buildResponseHeaders = responseHeaderBuilder(route.headers?.response)
   const stripLength = route.stripPrefix ? route.prefix.length : 0
   const backoff = retryBackoff(retry)
+  // a retry is sent only if at least this much of the deadline is left after its
+  // backoff: one started with a few ms to spare would time out and blame a healthy target
+  const minRetryWindow = Math.max(10, Math.min(1000, timeoutMs * 0.2))
 
   function facts (request: FastifyRequest, target: PooledTarget): ForwardedFacts {
     const address = request.raw.socket.remoteAddress ?? ''
@@ -124,7 +137,9 @@ export function createForwarder (opts: ForwarderOptions) {
     // undici's headersTimeout runs on a coarse timer (~1 s granularity); the
     // deadline is honoured to the millisecond by a native one instead
     let timedOut = false
-    const remaining = ex.deadline - Date.now()
+    const remaining = ex.deadline - performance.now()
+    // a retry runs on what is left of the deadline: its timeout is not the target's alone
+    const fullWindow = ex.tried === null
     const timer = setTimeout(() => { timedOut = true; abort.fire() }, remaining > 1 ? remaining : 1)
     target.inflight++
     target.pool.request(options, (err, res) => {
@@ -132,7 +147,7 @@ export function createForwarder (opts: ForwarderOptions) {
       if (err) {
         target.inflight--
         reply.raw.off('close', onClientGone)
-        onError(ex, target, timedOut ? HEADERS_TIMEOUT : err as NodeJS.ErrnoException, abort.aborted && !timedOut)
+        onError(ex, target, timedOut ? HEADERS_TIMEOUT : err as NodeJS.ErrnoException, abort.aborted && !timedOut, fullWindow)
         return
       }
       let released = false
@@ -186,13 +201,14 @@ export function createForwarder (opts: ForwarderOptions) {
    * reached the service, no untried target, no time left, or the budget spent.
    */
   function retryTarget (ex: Exchange, failed: PooledTarget, reached: boolean): PooledTarget | undefined {
+    if (ex.trial) return undefined
     const tried = ex.tried ?? (ex.tried = [])
     if (tried.length >= retry.attempts) return undefined
     if (ex.body !== null && ex.body.started) return undefined
     if (reached && !IDEMPOTENT.has(ex.request.method)) return undefined
     tried.push(failed)
     const delay = backoff(tried.length)
-    if (Date.now() + delay >= ex.deadline) return undefined
+    if (performance.now() + delay + minRetryWindow > ex.deadline) return undefined
     const next = service.pick(tried)
     if (next === undefined || !service.retryBudget.withdraw()) return undefined
     ex.delay = delay
@@ -202,7 +218,7 @@ export function createForwarder (opts: ForwarderOptions) {
   function again (ex: Exchange, next: PooledTarget): void {
     ex.request.log.debug({ target: next.origin, retry: ex.tried!.length }, 'retrying on another target')
     if (ex.delay === 0) {
-      attempt(ex, next)
+      retryNow(ex, next)
       return
     }
     const response = ex.reply.raw
@@ -210,15 +226,32 @@ export function createForwarder (opts: ForwarderOptions) {
     const onClientGone = () => {
       clearTimeout(timer)
       finish(ex, 'neutral')
+      ex.request.log.debug({ target: next.origin }, 'client left during the retry backoff: retry dropped')
     }
     const timer = setTimeout(() => {
       response.off('close', onClientGone)
-      attempt(ex, next)
+      retryNow(ex, next)
     }, ex.delay)
     response.once('close', onClientGone)
   }
 
-  function onError (ex: Exchange, target: PooledTarget, err: NodeJS.ErrnoException, clientGone: boolean): void {
+  function retryNow (ex: Exchange, next: PooledTarget): void {
+    // a timer that fired late (a busy event loop) must not start an attempt past the deadline
+    if (performance.now() >= ex.deadline) {
+      finish(ex, 'failure')
+      ex.reply.send(new UpstreamTimeoutError(service.name, timeoutMs))
+      return
+    }
+    try {
+      attempt(ex, next)
+    } catch (err) {
+      // from a timer, a throw would take the process down: answer instead
+      finish(ex, 'neutral')
+      ex.reply.send(err)
+    }
+  }
+
+  function onError (ex: Exchange, target: PooledTarget, err: NodeJS.ErrnoException, clientGone: boolean, fullWindow: boolean): void {
     const { request, reply } = ex
     const outcome = classify(err)
     if (clientGone || outcome.kind === 'aborted' || reply.sent) {
@@ -231,8 +264,28 @@ export function createForwarder (opts: ForwarderOptions) {
       reply.send(err)
       return
     }
-    target.onFailure(outcome.kind, service.now())
-    const next = retryTarget(ex, target, outcome.reached)
+    // the deadline ran out while the service waited for the client's next body bytes:
+    // a slow upload is the client's doing, and must not open the service's breaker
+    if (err === HEADERS_TIMEOUT && ex.body !== null && ex.body.awaitingClient) {
+      finish(ex, 'neutral')
+      reply.header('connection', 'close')
+      reply.send(new BodyTimeoutError(timeoutMs))
+      return
+    }
+    if (outcome.kind === 'internal' || outcome.kind === 'gone') {
+      finish(ex, 'neutral')
+      if (outcome.kind === 'internal') {
+        request.log.error({ err: err.message, target: target.origin }, 'the gateway could not build the upstream request')
+        reply.send(new InternalError())
+      } else {
+        reply.send(new NoHealthyTargetError(service.name))
+      }
+      return
+    }
+    // a retry's timeout ran on what an earlier attempt left: not held against the target
+    if (fullWindow || outcome.kind !== 'timeout') target.onFailure(outcome.kind, service.now())
+    // a timeout that reached the service has used up the deadline: never retried
+    const next = outcome.kind === 'timeout' && outcome.reached ? undefined : retryTarget(ex, target, outcome.reached)
     if (next !== undefined) {
       again(ex, next)
       return
@@ -266,13 +319,19 @@ export function createForwarder (opts: ForwarderOptions) {
         breaker.record(ticket, 'failure')
         throw new NoHealthyTargetError(service.name)
       }
+      let headers
+      try {
+        headers = buildRequestHeaders(raw.headers, facts(request, target))
+      } catch (err) {
+        breaker.record(ticket, 'neutral')
+        throw err
+      }
       reply.hijack()
-      const headers = buildRequestHeaders(raw.headers, facts(request, target))
       openTunnel({
         request, upgrade, target, path: target.basePath + path, headers, timeoutMs, tunnels,
         onUpstreamFailure: (err) => {
           const outcome = classify(err)
-          if (outcome.kind !== 'aborted' && outcome.kind !== 'local') target.onFailure(outcome.kind, service.now())
+          if (outcome.kind === 'refused' || outcome.kind === 'reset' || outcome.kind === 'timeout') target.onFailure(outcome.kind, service.now())
         },
         onSettled: (outcome) => breaker.record(ticket, outcome)
       })
@@ -286,7 +345,7 @@ export function createForwarder (opts: ForwarderOptions) {
       return reply
     }
     service.retryBudget.deposit()
-    const ex: Exchange = { request, reply, path, body, deadline: Date.now() + timeoutMs, ticket, tried: null, delay: 0 }
+    const ex: Exchange = { request, reply, path, body, deadline: performance.now() + timeoutMs, ticket, trial: breaker.state === CircuitState.HalfOpen, tried: null, delay: 0 }
     const target = service.pick()
     if (target === undefined) {
       finish(ex, 'failure')

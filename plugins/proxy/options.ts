@@ -51,7 +51,10 @@ export const ServiceSchema = Strict({
   connectionsPerTarget: PositiveInt(128, 10_000)
 })
 
-const HeaderMap = Type.Record(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' }), Type.String())
+// values as Node and undici accept them: a value they refuse would fail every request
+// of the route at run time (and count against the service's health and breaker)
+const HeaderValue = Type.String({ pattern: '^[\\t\\x20-\\x7e\\x80-\\xff]*$', description: 'a header value: printable ASCII or Latin-1, no control characters or line breaks' })
+const HeaderMap = Type.Record(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' }), HeaderValue)
 const HeaderTransform = Strict({
   add: Type.Optional(HeaderMap),
   remove: Type.Optional(Type.Array(Type.String({ minLength: 1 })))

@@ -7,18 +7,30 @@ import { BodyTooLargeError } from '../../src/errors.js'
 export class LazyBody implements AsyncIterable<Buffer> {
   /** undici began reading: the body can no longer be replayed */
   started = false
+  /**
+   * undici asked for more and the client has not sent it yet: a deadline that runs
+   * out now is the client's slowness, not the service's
+   */
+  awaitingClient = false
 
   constructor (private readonly source: IncomingMessage, private readonly limit: number) {}
 
   async * [Symbol.asyncIterator] (): AsyncIterator<Buffer> {
     this.started = true
     let seen = 0
-    // destroyOnReturn false: if undici stops early, the error path answers the client
-    for await (const chunk of this.source.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-      seen += chunk.length
-      // only chunked bodies get here over the limit: a declared length is checked up front
-      if (seen > this.limit) throw new BodyTooLargeError(this.limit)
-      yield chunk
+    this.awaitingClient = true
+    try {
+      // destroyOnReturn false: if undici stops early, the error path answers the client
+      for await (const chunk of this.source.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+        this.awaitingClient = false
+        seen += chunk.length
+        // only chunked bodies get here over the limit: a declared length is checked up front
+        if (seen > this.limit) throw new BodyTooLargeError(this.limit)
+        yield chunk
+        this.awaitingClient = true
+      }
+    } finally {
+      this.awaitingClient = false
     }
   }
 }

@@ -3,10 +3,11 @@
 // breaker alone decides who reaches the upstream.
 import t, { type Test } from 'tap'
 import http from 'node:http'
+import net from 'node:net'
 import { once } from 'node:events'
 import { WebSocket } from 'ws'
 import { ConfigError } from '../../src/config/index.js'
-import { testConfig, startUpstream, startGateway, servicesFor, call, until, freePort, echo, rawExchange, type UpstreamHandler, type SimpleResponse } from '../helpers.js'
+import { testConfig, startWsUpstream, startUpstream, startGateway, servicesFor, call, until, freePort, echo, rawExchange, type UpstreamHandler, type SimpleResponse } from '../helpers.js'
 
 const RESET_MS = 30_000
 const ADMIN_TOKEN = 'breaker-test-admin-token'
@@ -406,4 +407,53 @@ t.test('a service may set its own breaker settings over the global ones', async 
     'services.query.breaker.minRequests: got 0, expected an integer ≥ 1 and ≤ 2147483647',
     'services.query.breaker.timeoutMs: unknown key, expected one of: errorThreshold, windowMs, minRequests, resetMs, halfOpenRequests'
   ].sort())
+})
+
+t.test('WebSocket upgrades are breaker requests too: no target counts as a failure; a trial upgrade that succeeds closes it', async (t) => {
+  const ws = await startWsUpstream(t)
+  const clock = { now: Date.now() }
+  const gw = await startGateway(t, {
+    services: { query: { targets: [ws.url] }, command: { targets: [ws.url] } },
+    breaker: { minRequests: 2, halfOpenRequests: 1 }
+  }, { now: () => clock.now })
+  const breaker = gw.context.breakers.get('query')!
+  // the only target ejected (as passive health would after a refusal)
+  const target = gw.context.services.get('query')!.targets[0]!
+  target.ejectedUntil = Date.now() + 3_600_000
+  t.equal((await call(`${gw.url}/v1/api/x`)).status, 503, 'no healthy target')
+  const refused = new WebSocket(`${gw.url.replace('http', 'ws')}/v1/graphql`, 'graphql-transport-ws')
+  refused.on('error', () => {})
+  const [, res] = await once(refused, 'unexpected-response') as [unknown, http.IncomingMessage]
+  res.resume()
+  refused.terminate()
+  t.equal(res.statusCode, 503, 'no healthy target for the upgrade either')
+  t.equal(breaker.snapshot().state, 'open', 'which counted as the second failure')
+
+  // the target is back; after the reset the one trial is a WebSocket upgrade
+  target.ejectedUntil = 0
+  clock.now += 30_000
+  const client = new WebSocket(`${gw.url.replace('http', 'ws')}/v1/graphql`, 'graphql-transport-ws')
+  await once(client, 'open')
+  t.equal(breaker.snapshot().state, 'closed', 'the 101 of the trial upgrade closed the breaker')
+  client.send('hi')
+  const [reply] = await once(client, 'message') as [Buffer]
+  t.equal(reply.toString(), 'echo:hi')
+  client.close()
+})
+
+t.test('an upstream status Node cannot relay (700) is a 502 and a failure of the service', async (t) => {
+  const weird = net.createServer((socket) => {
+    socket.once('data', () => socket.end('HTTP/1.1 700 Weird\r\ncontent-length: 2\r\n\r\nok'))
+  })
+  weird.listen(0, '127.0.0.1')
+  await once(weird, 'listening')
+  t.teardown(() => new Promise((resolve) => weird.close(resolve)))
+  const url = `http://127.0.0.1:${(weird.address() as net.AddressInfo).port}`
+  const gw = await startGateway(t, { services: { query: { targets: [url], ...NO_EJECTION }, command: { targets: [url] } }, breaker: { minRequests: 2 } })
+  for (let i = 0; i < 2; i++) {
+    const res = await call(`${gw.url}/v1/api/x`)
+    t.equal(res.status, 502)
+    t.match(res.json(), { code: 'GW_PROXY_BAD_UPSTREAM_RESPONSE' })
+  }
+  t.equal(gw.context.breakers.get('query')!.snapshot().state, 'open')
 })

@@ -98,6 +98,20 @@ routes:
   ])
 })
 
+t.test('header values Node would refuse on the wire are refused at start-up, not on every request', async (t) => {
+  const file = write(t, `
+routes:
+  - prefix: /v1/api
+    service: query
+    headers: { request: { add: { x-note: "it’s" } }, response: { add: { x-ok: "café; v=1" } } }
+    fallback: { status: 503, headers: { x-bad: "a\\u0007b" } }
+`)
+  t.same(configProblems({ GATEWAY_CONFIG: file }), [
+    `routes[0].fallback.headers.x-bad (in ${file}): got ${JSON.stringify('a\u0007b')}, expected a header value: printable ASCII or Latin-1, no control characters or line breaks`,
+    `routes[0].headers.request.add.x-note (in ${file}): got "it’s", expected a header value: printable ASCII or Latin-1, no control characters or line breaks`
+  ])
+})
+
 t.test('a Kong declarative file is recognised and refused with a pointer', async (t) => {
   const file = write(t, '_format_version: "3.0"\nservices: []\n')
   t.match(configProblems({ GATEWAY_CONFIG: file })[0], /this is a Kong declarative config \(_format_version: "3\.0"\)/)

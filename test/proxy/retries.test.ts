@@ -103,33 +103,59 @@ t.test('no retry when the deadline has passed: a timed-out request is answered 5
   const res = await call(`${gw.url}/v1/api/x`)
   t.equal(res.status, 504)
   t.equal(b.requests.length, 0, 'the other target never saw it')
+  t.equal(gw.context.services.get('query')!.retryBudget.snapshot().retried, 0, 'no retry was even scheduled')
 })
 
-t.test('a client that leaves during the backoff ends the exchange at once: no retry, and its half-open trial slot is freed', async (t) => {
+t.test('no retry with too little of the deadline left: the 503 in hand is relayed, a healthy target is not blamed', async (t) => {
+  // a answers 503 after 240 of the 250 ms: a retry would have ~10 ms
+  const a = await startUpstream(t, (req, res) => { setTimeout(() => refuse(503)(req, res, ''), 240) })
+  const b = await startUpstream(t, (req, res) => { setTimeout(() => echo('b')(req, res, ''), 20) })
+  const gw = await startGateway(t, { services: { query: { targets: [a.url, b.url], ...quiet } }, breaker: { ...noBreaker, timeoutMs: 250 }, retry: { backoffMs: 1, maxBackoffMs: 1 } })
+  const res = await call(`${gw.url}/v1/api/x`) // round-robin starts at a
+  t.equal(res.status, 503, 'the upstream\'s own answer, not a 504 from a doomed retry')
+  t.same(res.json(), { upstream: 'refused-503' })
+  t.equal(b.requests.length, 0)
+  t.equal(gw.context.services.get('query')!.retryBudget.snapshot().retried, 0)
+})
+
+t.test('half-open trials are never retried: the service sees exactly the admitted trials', async (t) => {
   const a = await startUpstream(t, refuse(503))
   const c = await startUpstream(t, refuse(503))
   const clock = { now: Date.now() }
-  // a backoff of up to 60 s, inside a 120 s deadline: the retry waits long enough to leave
   const gw = await startGateway(t, {
     services: { query: { targets: [a.url, c.url], ...quiet } },
-    breaker: { minRequests: 1, halfOpenRequests: 1, timeoutMs: 120_000 },
-    retry: { backoffMs: 60_000, maxBackoffMs: 60_000 }
+    breaker: { minRequests: 1, halfOpenRequests: 1 }
   }, { now: () => clock.now })
   const breaker = gw.context.breakers.get('query')!
-  const budget = gw.context.services.get('query')!.retryBudget
-  // a POST is never retried: its 503 from a opens the breaker (minRequests 1)
-  t.equal((await call(`${gw.url}/v1/api/x`, { method: 'POST', body: '{}' })).status, 503)
-  t.equal(breaker.snapshot().state, 'open')
+  t.equal((await call(`${gw.url}/v1/api/x`, { method: 'POST', body: '{}' })).status, 503) // opens it
   clock.now += 30_000
-  // the trial: a GET to c, answered 503, retried on a after the backoff
+  const seen = a.requests.length + c.requests.length
+  t.equal((await call(`${gw.url}/v1/api/x`)).status, 503, 'the trial\'s 503 is relayed')
+  t.equal(a.requests.length + c.requests.length, seen + 1, 'one trial, one upstream request')
+  t.equal(breaker.snapshot().state, 'open', 'and it reopened the breaker')
+})
+
+t.test('a client that leaves during the backoff ends the exchange at once: the retry is dropped, nothing counted against the service', async (t) => {
+  const a = await startUpstream(t, refuse(503))
+  const c = await startUpstream(t, refuse(503))
+  const lines: string[] = []
+  // a backoff of up to 60 s, inside a 120 s deadline: the retry waits long enough to leave
+  const gw = await startGateway(t, {
+    services: { query: { targets: [c.url, a.url], ...quiet } },
+    breaker: { minRequests: 1, timeoutMs: 120_000 },
+    retry: { backoffMs: 60_000, maxBackoffMs: 60_000 },
+    server: { logLevel: 'debug' }
+  }, { logStream: { write: (l: string) => lines.push(l) } })
+  const breaker = gw.context.breakers.get('query')!
+  const budget = gw.context.services.get('query')!.retryBudget
+  // a GET to c, answered 503, to be retried on a after the backoff
   const controller = new AbortController()
   const pending = fetch(`${gw.url}/v1/api/x`, { signal: controller.signal }).catch((e: Error) => e)
   await until(() => budget.snapshot().retried === 1, 5000, 'the retry to be scheduled')
-  t.match(breaker.snapshot(), { state: 'half-open', trials: { admitted: 1 } })
   controller.abort()
   await pending
-  await until(() => breaker.snapshot().trials?.admitted === 0, 5000, 'the trial slot to be freed')
-  t.equal(a.requests.length, 1, 'the retry was never sent (a saw only the POST)')
+  await until(() => lines.some((l) => l.includes('client left during the retry backoff')), 5000, 'the retry to be dropped')
+  t.equal(a.requests.length, 0, 'the retry was never sent')
   t.equal(c.requests.length, 1)
-  t.equal(breaker.snapshot().state, 'half-open', 'an abandoned trial decides nothing')
+  t.match(breaker.snapshot(), { state: 'closed', window: { requests: 0 } }, 'an abandoned request is neither success nor failure (minRequests 1 would have opened it)')
 })

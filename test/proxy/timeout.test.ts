@@ -1,7 +1,8 @@
 import t from 'tap'
 import { once } from 'node:events'
 import type http from 'node:http'
-import { startUpstream, startGateway, servicesFor, call } from '../helpers.js'
+import net from 'node:net'
+import { startUpstream, startGateway, servicesFor, call, echo } from '../helpers.js'
 
 t.test('an upstream slower than the timeout → 504 problem+json, and the upstream request is aborted', async (t) => {
   let upstreamSawClose: Promise<unknown> | undefined
@@ -42,4 +43,40 @@ t.test('a client that goes away cancels its upstream request', async (t) => {
   await upstreamSawClose
   t.pass('upstream request cancelled long before the 30 s timeout')
   t.equal(gw.context.services.get('query')!.targets[0]!.inflight, 0)
+})
+
+t.test('a client that trickles its body past the deadline gets 408; the service is not blamed (no ejection, no breaker failure)', async (t) => {
+  const up = await startUpstream(t, echo('up'))
+  const gw = await startGateway(t, { services: servicesFor(up.url), breaker: { timeoutMs: 200, minRequests: 2 } })
+  const port = Number(new URL(gw.url).port)
+  const answers: string[] = []
+  for (let i = 0; i < 3; i++) {
+    const socket = net.connect(port, '127.0.0.1')
+    let data = ''
+    socket.on('data', (d: Buffer) => { data += d.toString() })
+    // declares 100 bytes, sends 10, then stalls
+    socket.write('POST /v1/commands/wallets HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":12345')
+    await once(socket, 'close')
+    answers.push(data)
+  }
+  for (const answer of answers) {
+    t.match(answer, /^HTTP\/1\.1 408 /, 'answered 408 and the connection closed')
+    t.match(answer, /"code":"GW_REQUEST_TIMEOUT"/)
+  }
+  t.match(gw.context.breakers.get('command')!.snapshot(), { state: 'closed', window: { failures: 0 } })
+  t.equal(gw.context.services.get('command')!.summary()[0]!.state, 'healthy')
+  t.equal((await call(`${gw.url}/v1/commands/wallets`, { method: 'POST', body: '{}' })).status, 200, 'a well-behaved client is served')
+})
+
+t.test('an upstream that stops reading the body is the service\'s fault: 504, and it counts', async (t) => {
+  // reads nothing and never answers: the body stays in the pipes, undici stops pulling
+  const up = await startUpstream(t, () => {})
+  up.server.removeAllListeners('request')
+  up.server.on('request', (req: http.IncomingMessage) => { req.pause() })
+  const gw = await startGateway(t, { services: servicesFor(up.url), breaker: { timeoutMs: 300, minRequests: 100 } })
+  const big = 'x'.repeat(900_000)
+  const res = await call(`${gw.url}/v1/commands/wallets`, { method: 'POST', body: big })
+  t.equal(res.status, 504)
+  t.match(res.json(), { code: 'GW_PROXY_UPSTREAM_TIMEOUT' })
+  t.equal(gw.context.breakers.get('command')!.snapshot().window.failures, 1)
 })
