@@ -84,15 +84,16 @@ t.test('the retry budget: when a whole service fails, retries add at most reserv
 })
 
 t.test('a retry gets what is left of the request timeout, not a fresh one', async (t) => {
-  // a answers 503 after ~150 ms of the 250 ms; b would answer after 200 ms
-  const a = await startUpstream(t, (_req, res) => { setTimeout(() => refuse(503)(_req, res, ''), 150) })
-  const b = await startUpstream(t, (req, res) => { setTimeout(() => echo('b')(req, res, ''), 200) })
-  const gw = await startGateway(t, { services: { query: { targets: [a.url, b.url], ...quiet } }, breaker: { ...noBreaker, timeoutMs: 250 } })
+  // a answers 503 after 300 of the 1000 ms (700 left: the retry goes out, even on a
+  // loaded machine); b would answer after 800 ms: inside a fresh timeout, not in what is left
+  const a = await startUpstream(t, (_req, res) => { setTimeout(() => refuse(503)(_req, res, ''), 300) })
+  const b = await startUpstream(t, (req, res) => { setTimeout(() => echo('b')(req, res, ''), 800) })
+  const gw = await startGateway(t, { services: { query: { targets: [a.url, b.url], ...quiet } }, breaker: { ...noBreaker, timeoutMs: 1000 } })
   const res = await call(`${gw.url}/v1/api/x`) // round-robin starts at a
   t.equal(a.requests.length, 1)
   t.equal(b.requests.length, 1, 'the retry went out')
-  t.equal(res.status, 504, 'and ran out of the request\'s 250 ms: b\'s answer at 150 + 200 ms is too late')
-  t.match(res.json(), { code: 'GW_PROXY_UPSTREAM_TIMEOUT', detail: 'Service "query" did not answer within 250 ms' })
+  t.equal(res.status, 504, 'and ran out of the request\'s 1000 ms: b\'s answer at 300 + 800 ms is too late')
+  t.match(res.json(), { code: 'GW_PROXY_UPSTREAM_TIMEOUT', detail: 'Service "query" did not answer within 1000 ms' })
 })
 
 t.test('no retry when the deadline has passed: a timed-out request is answered 504 at once', async (t) => {
@@ -107,10 +108,11 @@ t.test('no retry when the deadline has passed: a timed-out request is answered 5
 })
 
 t.test('no retry with too little of the deadline left: the 503 in hand is relayed, a healthy target is not blamed', async (t) => {
-  // a answers 503 after 240 of the 250 ms: a retry would have ~10 ms
-  const a = await startUpstream(t, (req, res) => { setTimeout(() => refuse(503)(req, res, ''), 240) })
+  // a answers 503 after 1650 of the 2000 ms: a retry would have under the 400 ms
+  // (20 %) it needs; a late answer only leaves less, and 350 ms separate it from the deadline
+  const a = await startUpstream(t, (req, res) => { setTimeout(() => refuse(503)(req, res, ''), 1650) })
   const b = await startUpstream(t, (req, res) => { setTimeout(() => echo('b')(req, res, ''), 20) })
-  const gw = await startGateway(t, { services: { query: { targets: [a.url, b.url], ...quiet } }, breaker: { ...noBreaker, timeoutMs: 250 }, retry: { backoffMs: 1, maxBackoffMs: 1 } })
+  const gw = await startGateway(t, { services: { query: { targets: [a.url, b.url], ...quiet } }, breaker: { ...noBreaker, timeoutMs: 2000 }, retry: { backoffMs: 1, maxBackoffMs: 1 } })
   const res = await call(`${gw.url}/v1/api/x`) // round-robin starts at a
   t.equal(res.status, 503, 'the upstream\'s own answer, not a 504 from a doomed retry')
   t.same(res.json(), { upstream: 'refused-503' })

@@ -47,7 +47,7 @@ t.test('a client that goes away cancels its upstream request', async (t) => {
 
 t.test('a client that trickles its body past the deadline gets 408; the service is not blamed (no ejection, no breaker failure)', async (t) => {
   const up = await startUpstream(t, echo('up'))
-  const gw = await startGateway(t, { services: servicesFor(up.url), breaker: { timeoutMs: 200, minRequests: 2 } })
+  const gw = await startGateway(t, { services: servicesFor(up.url), breaker: { timeoutMs: 400, minRequests: 2 } })
   const port = Number(new URL(gw.url).port)
   const answers: string[] = []
   for (let i = 0; i < 3; i++) {
