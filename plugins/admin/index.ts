@@ -43,12 +43,8 @@ async function admin (app: FastifyInstance, { context }: { context: GatewayConte
     // each service's circuit breaker: state, window counts, trials (metrics: issue 8)
     scope.get('/breakers', async () => {
       const services: Record<string, unknown> = {}
-      const { errorThreshold, windowMs, minRequests, resetMs, halfOpenRequests } = context.config.breaker
-      for (const [name, b] of context.breakers) {
-        const s = b.settings
-        services[name] = { ...b.snapshot(), settings: { errorThreshold: s.errorThreshold, windowMs: s.windowMs, minRequests: s.minRequests, resetMs: s.resetMs, halfOpenRequests: s.halfOpenRequests } }
-      }
-      return { settings: { errorThreshold, windowMs, minRequests, resetMs, halfOpenRequests }, services }
+      for (const [name, b] of context.breakers) services[name] = { ...b.snapshot(), settings: b.settings }
+      return { settings: context.config.breaker, services }
     })
     apiKeyRoutes(scope, context.authenticator.apiKeys)
     // where rate limits are decided right now, and what Redis outages cost (metrics: issue 8)

@@ -53,6 +53,8 @@ export interface BreakerSnapshot {
   rejected: number
 }
 
+export type BreakerSettings = Pick<BreakerConfig, 'errorThreshold' | 'windowMs' | 'minRequests' | 'resetMs' | 'halfOpenRequests'>
+
 export interface BreakerOptions {
   now?: () => number
   onTransition?: (t: Transition) => void
@@ -72,7 +74,12 @@ export class ServiceBreaker {
   private trialsAdmitted = 0
   private trialsSucceeded = 0
 
-  constructor (readonly service: string, readonly settings: Pick<BreakerConfig, 'errorThreshold' | 'windowMs' | 'minRequests' | 'resetMs' | 'halfOpenRequests'>, opts: BreakerOptions = {}) {
+  /** what decides this breaker (only these keys: the admin API shows them as they are) */
+  readonly settings: BreakerSettings
+
+  constructor (readonly service: string, settings: BreakerSettings, opts: BreakerOptions = {}) {
+    const { errorThreshold, windowMs, minRequests, resetMs, halfOpenRequests } = settings
+    this.settings = { errorThreshold, windowMs, minRequests, resetMs, halfOpenRequests }
     this.now = opts.now ?? Date.now
     this.onTransition = opts.onTransition ?? (() => {})
     this.window = new FailureWindow({ threshold: settings.errorThreshold, windowMs: settings.windowMs, minRequests: settings.minRequests, now: this.now })

@@ -76,27 +76,20 @@ t.test('the window slides: failures older than BREAKER_WINDOW_MS are forgotten, 
   t.equal(idle.breaker.state, CircuitState.Closed, '9 failures an hour ago + 1 now: closed')
   t.same(idle.breaker.snapshot().window, { requests: 1, failures: 1, failureRate: 1 })
 
-  const inside = make()
-  inside.many(5, 'failure')
-  inside.clock.now += 8_000
-  inside.many(5, 'failure')
-  t.equal(inside.breaker.state, CircuitState.Open, '5 failures 8 s ago + 5 now: one window, open')
-
-  const outside = make()
-  outside.many(5, 'failure')
-  outside.clock.now += 11_000
-  outside.many(5, 'failure')
-  t.equal(outside.breaker.state, CircuitState.Closed, '5 failures 11 s ago + 5 now: two windows, closed')
-
-  const diluted = make()
-  diluted.many(20, 'success')
-  diluted.many(10, 'failure')
-  t.equal(diluted.breaker.state, CircuitState.Closed, '10 failures after 20 successes: 33 %, closed')
-  const expired = make()
-  expired.many(20, 'success')
-  expired.clock.now += 11_000
-  expired.many(10, 'failure')
-  t.equal(expired.breaker.state, CircuitState.Open, 'the same once the successes left the window: 100 %, open')
+  // [first outcomes, then the clock moves, then more outcomes] → the state
+  const cases: Array<[string, [number, Outcome], number, [number, Outcome], CircuitState]> = [
+    ['5 failures 8 s ago + 5 now: one window, open', [5, 'failure'], 8_000, [5, 'failure'], CircuitState.Open],
+    ['5 failures 11 s ago + 5 now: two windows, closed', [5, 'failure'], 11_000, [5, 'failure'], CircuitState.Closed],
+    ['10 failures after 20 successes: 33 %, closed', [20, 'success'], 0, [10, 'failure'], CircuitState.Closed],
+    ['the same once the successes left the window: 100 %, open', [20, 'success'], 11_000, [10, 'failure'], CircuitState.Open]
+  ]
+  for (const [label, before, gapMs, after, expected] of cases) {
+    const b = make()
+    b.many(...before)
+    b.clock.now += gapMs
+    b.many(...after)
+    t.equal(b.breaker.state, expected, label)
+  }
 })
 
 t.test('open: every request is refused until BREAKER_RESET_MS, with a falling Retry-After', async (t) => {
