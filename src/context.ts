@@ -7,6 +7,7 @@ import type { Redis } from './redis.js'
 import type { Authenticator } from '../plugins/auth/authenticator.js'
 import type { RateLimiter } from '../plugins/rate-limit/limiter.js'
 import type { ServiceBreaker } from '../plugins/circuit-breaker/breaker.js'
+import type { ApiVersions } from '../plugins/versioning/api-versions.js'
 
 export interface GatewayContext {
   readonly config: GatewayConfig
@@ -20,6 +21,8 @@ export interface GatewayContext {
   readonly authenticator: Authenticator
   /** shared by every route scope; null when RATE_LIMIT_ENABLED=false */
   readonly rateLimiter: RateLimiter | null
+  /** the versioned route table, deprecations and per-version call counts */
+  readonly versions: ApiVersions
   /** true from the moment shutdown starts */
   readonly closing: () => boolean
 }

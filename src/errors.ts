@@ -56,8 +56,8 @@ export function buildProblem (request: FastifyRequest, status: number, code: str
     title: STATUS_CODES[status] ?? 'Error',
     status,
     detail,
-    // the path only: a query string may carry tokens
-    instance: pathOf(request.raw.url ?? request.url),
+    // the path only (a query string may carry tokens), as the client sent it
+    instance: pathOf(request.originalUrl),
     requestId: request.id,
     code,
     ...extensions
@@ -116,7 +116,7 @@ export function schemaErrorFormatter (errors: SchemaViolation[], dataVar: string
 }
 
 export function notFoundHandler (request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  return sendProblem(reply, 404, 'GW_ROUTE_NOT_FOUND', new RouteNotFoundError(request.method, pathOf(request.url)).message)
+  return sendProblem(reply, 404, 'GW_ROUTE_NOT_FOUND', new RouteNotFoundError(request.method, pathOf(request.originalUrl)).message)
 }
 
 /**

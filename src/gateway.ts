@@ -1,6 +1,6 @@
 // buildGateway(config): the composition root. It wires the concerns together and
 // owns start-up and shutdown order; the behaviour lives in plugins/.
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import cors from '@fastify/cors'
 import { ServerResponse, type IncomingMessage } from 'node:http'
 import { randomUUID } from 'node:crypto'
@@ -21,11 +21,12 @@ import { RateLimiter } from '../plugins/rate-limit/limiter.js'
 import { ServiceBreaker, type Transition } from '../plugins/circuit-breaker/breaker.js'
 import { UpstreamService, type Lookup } from '../plugins/proxy/upstream-service.js'
 import { kUpgrade, type UpgradeRequest } from '../plugins/proxy/tunnel.js'
+import { ApiVersions } from '../plugins/versioning/api-versions.js'
 
 export interface GatewayDeps {
   /** DNS resolution for service discovery (tests inject their own) */
   lookup?: Lookup
-  /** the clock rate limits and circuit breakers count with (tests move it) */
+  /** the clock rate limits, circuit breakers and version sunsets count with (tests move it) */
   now?: () => number
   /** where log lines go (default stdout; tests capture them) */
   logStream?: { write: (line: string) => unknown }
@@ -62,9 +63,10 @@ function loggerOptions (config: GatewayConfig, stream?: GatewayDeps['logStream']
     ...(stream ? { stream } : {}),
     redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
     serializers: {
-      req: (req: { method: string, url: string, ip?: string, socket?: { remoteAddress?: string } }) => ({
+      req: (req: { method: string, url: string, originalUrl?: string, ip?: string, socket?: { remoteAddress?: string } }) => ({
         method: req.method,
-        url: redactUrl(req.url),
+        // as the client sent it, before version negotiation rewrote it
+        url: redactUrl(req.originalUrl ?? req.url),
         remoteAddress: req.ip ?? req.socket?.remoteAddress
       })
     }
@@ -86,6 +88,7 @@ function logTransition (log: FastifyInstance['log'], t: Transition): void {
 
 export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
   const trust = compileTrust(config.server.trustProxy)
+  const versions = new ApiVersions(config.versioning, config.routes, deps.now)
   const app = Fastify({
     logger: loggerOptions(config, deps.logStream),
     genReqId: (req: IncomingMessage) => {
@@ -103,7 +106,9 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     clientErrorHandler,
     // /v1/api/Analytics must meet the analytics route's policy, not /v1/api's: an
     // upstream may route case-insensitively (Express does by default)
-    routerOptions: { maxParamLength: 500, caseSensitive: false }
+    routerOptions: { maxParamLength: 500, caseSensitive: false },
+    // "/api/wallets/w1" is routed as "/v{negotiated}/api/wallets/w1" (plugins/versioning/)
+    rewriteUrl: versions.negotiator.rewriteUrl
   })
   const adminApp = Fastify({
     loggerInstance: app.log.child({ listener: 'admin' }),
@@ -132,13 +137,16 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   const rateLimiter = config.rateLimit.enabled
     ? new RateLimiter({ redis, keyPrefix: config.redis.keyPrefix, failMode: config.rateLimit.failMode, log: app.log, now: deps.now })
     : null
-  const context: GatewayContext = { config, services, breakers, tunnels, trust, redis, authenticator, rateLimiter, closing: () => closing }
+  const context: GatewayContext = { config, services, breakers, tunnels, trust, redis, authenticator, rateLimiter, versions, closing: () => closing }
   app.decorateRequest('consumer', null)
 
-  for (const instance of [app, adminApp]) {
-    instance.setErrorHandler(problemErrorHandler)
-    instance.setNotFoundHandler(notFoundHandler)
-  }
+  for (const instance of [app, adminApp]) instance.setErrorHandler(problemErrorHandler)
+  adminApp.setNotFoundHandler(notFoundHandler)
+  // no route: an unsupported version (400) or a route absent in this version (404) say so
+  app.setNotFoundHandler((request, reply) => {
+    const versionError = versions.negotiator.notFoundError(request)
+    return versionError === undefined ? notFoundHandler(request, reply) : problemErrorHandler(versionError as FastifyError, request, reply)
+  })
 
   const securityHeaders = staticSecurityHeaders()
   app.addHook('onRequest', (request, reply, done) => {
@@ -166,8 +174,9 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     })
   }
   await app.register(health, { context })
-  for (const route of config.routes) {
-    await app.register(routeScope, { prefix: route.prefix, route, context })
+  // one scope per route and version: /v1/api, /v2/api...
+  for (const entry of versions.table.routes) {
+    await app.register(routeScope, { prefix: entry.route.prefix, entry, context })
   }
   await adminApp.register(admin, { context })
 

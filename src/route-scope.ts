@@ -6,23 +6,26 @@
 // one concern that is not a hook: it must hear how each upstream exchange ended,
 // so the forwarder asks it first and tells it last (plugins/circuit-breaker/).
 import type { FastifyInstance } from 'fastify'
+import versioning from '../plugins/versioning/index.js'
 import auth from '../plugins/auth/index.js'
 import rateLimit from '../plugins/rate-limit/index.js'
 import proxy from '../plugins/proxy/index.js'
 import { createFallback } from '../plugins/circuit-breaker/fallback.js'
-import type { RouteConfig } from '../plugins/proxy/options.js'
+import type { VersionedRoute } from '../plugins/versioning/routes.js'
 import type { GatewayContext } from './context.js'
 
 export interface RouteScopeOptions {
-  route: RouteConfig
+  /** one route in one API version (plugins/versioning/routes.ts) */
+  entry: VersionedRoute
   context: GatewayContext
 }
 
-export default async function routeScope (scope: FastifyInstance, { route, context }: RouteScopeOptions): Promise<void> {
+export default async function routeScope (scope: FastifyInstance, { entry, context }: RouteScopeOptions): Promise<void> {
+  const { route } = entry
   const service = context.services.get(route.service)!
   const breaker = context.breakers.get(route.service)!
-  // version and validation plugins are registered here as they land (issues 6–7),
-  // in the order above
+  await scope.register(versioning, context.versions.pluginOptions(entry))
+  // the validation plugin is registered here when it lands (issue 7), in the order above
   await scope.register(auth, { route, authenticator: context.authenticator })
   if (context.rateLimiter) await scope.register(rateLimit, { route, limiter: context.rateLimiter, config: context.config.rateLimit })
   await scope.register(proxy, {

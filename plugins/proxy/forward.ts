@@ -80,6 +80,22 @@ interface Exchange {
   delay: number
 }
 
+const LIST_HEADERS = ['vary', 'link'] as const
+
+/**
+ * Vary and Link are lists: the values the gateway set (Vary: X-API-Version,
+ * Accept; a successor-version Link) are kept in front of the upstream's.
+ */
+function withGatewayLists (reply: FastifyReply, headers: Record<string, string | string[]>): Record<string, string | string[]> {
+  for (const name of LIST_HEADERS) {
+    const upstream = headers[name]
+    if (upstream === undefined) continue
+    const own = reply.getHeader(name)
+    if (own !== undefined) headers[name] = `${String(own)}, ${Array.isArray(upstream) ? upstream.join(', ') : upstream}`
+  }
+  return headers
+}
+
 /** The route's request header transform, plus the client's credentials when the route hides them. */
 function withHiddenCredentials (route: RouteConfig): HeaderTransform | undefined {
   const transform = route.headers?.request
@@ -180,7 +196,7 @@ export function createForwarder (opts: ForwarderOptions) {
       // this runs in undici's callback: a throw here (a header Node refuses to write)
       // would take the process down, so it becomes a 502 or a cut connection instead
       try {
-        reply.headers(buildResponseHeaders(res.headers))
+        reply.headers(withGatewayLists(reply, buildResponseHeaders(res.headers)))
         reply.send(res.body)
       } catch (err) {
         res.body.destroy()

@@ -4,6 +4,7 @@ import { Strict, PositiveInt, DurationMs, HttpUrl, type DeepReadonly } from '../
 import { RoleName } from '../auth/options.js'
 import { RouteRateLimitSchema } from '../rate-limit/options.js'
 import { ServiceBreakerSchema } from '../circuit-breaker/options.js'
+import { RouteVersionsSchema } from '../versioning/options.js'
 
 const Millis = Type.Integer({ minimum: 1, maximum: 86_400_000, description: 'milliseconds (1–86400000)' })
 
@@ -63,7 +64,11 @@ const HeaderTransform = Strict({
 export const RouteSchema = Strict({
   /** used in logs, rate-limit keys and headers: letters, digits, . _ - (default: from the prefix) */
   name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'a route name: letters, digits, ".", "_" or "-" (at most 64)' })),
-  /** path prefix, no trailing slash: "/v1/api" matches /v1/api and /v1/api/... */
+  /**
+   * path prefix, no trailing slash. Unversioned ("/api"): the route exists in every
+   * supported version, at /v1/api, /v2/api..., and "/api/..." is negotiated. With a
+   * version segment ("/v1/api"): the route exists in that version only.
+   */
   prefix: Type.String({ pattern: '^/[A-Za-z0-9._~!$&\'()*+,;=:@%/-]*[^/]$', description: 'a path starting with "/" and not ending with "/"' }),
   service: Type.String({ minLength: 1 }),
   stripPrefix: Type.Boolean({ default: false }),
@@ -89,7 +94,9 @@ export const RouteSchema = Strict({
   /** validate requests against openapi/openapi.yaml before proxying */
   validate: Type.Boolean({ default: false }),
   /** overrides the service's timeout for this route */
-  timeoutMs: Type.Optional(Millis)
+  timeoutMs: Type.Optional(Millis),
+  /** per-version settings of an unversioned prefix: { "2": { service: "query-v2" }, "3": false } */
+  versions: Type.Optional(RouteVersionsSchema)
 })
 
 export type TargetConfig = DeepReadonly<Static<typeof TargetSchema>>
@@ -101,12 +108,13 @@ export const defaultServices = (): Record<string, unknown> => ({
   query: { targets: [{ url: 'http://127.0.0.1:4000' }] }
 })
 
-// SPEC.md §3. Order does not matter for matching (the router prefers the longest
-// static prefix), it is the order /admin/routes lists them in.
+// SPEC.md §3. Unversioned prefixes: each route exists in every supported version
+// (/v1/api, /v2/api...). Order does not matter for matching (the router prefers the
+// longest static prefix).
 export const defaultRoutes = (): unknown[] => [
-  { name: 'auth', prefix: '/v1/auth', service: 'command', auth: 'public' },
-  { name: 'commands', prefix: '/v1/commands', service: 'command', validate: true },
-  { name: 'analytics', prefix: '/v1/api/analytics', service: 'query', roles: ['analyst', 'admin'] },
-  { name: 'api', prefix: '/v1/api', service: 'query' },
-  { name: 'graphql', prefix: '/v1/graphql', service: 'query', websocket: true }
+  { name: 'auth', prefix: '/auth', service: 'command', auth: 'public' },
+  { name: 'commands', prefix: '/commands', service: 'command', validate: true },
+  { name: 'analytics', prefix: '/api/analytics', service: 'query', roles: ['analyst', 'admin'] },
+  { name: 'api', prefix: '/api', service: 'query' },
+  { name: 'graphql', prefix: '/graphql', service: 'query', websocket: true }
 ]

@@ -42,11 +42,12 @@ const trustProxy: Parser = (raw) => {
 
 const workers: Parser = (raw) => (raw.trim().toLowerCase() === 'auto' ? availableParallelism() : integer(raw))
 
-// "1=2027-06-30,2=2028-01-31"
+// "1=2027-06-30,2=2028-01-31": version=sunset; "1=2026-12-01/2027-06-30": version=since/sunset
+// (an ISO 8601 interval: deprecated from the first date, gone from the second)
 const deprecated: Parser = (raw) => (list(raw) as string[]).map((entry) => {
-  const m = /^v?(\d+)=(.+)$/.exec(entry)
-  if (!m) throw new EnvSyntaxError(`expected VERSION=YYYY-MM-DD entries separated by commas (got "${entry}")`)
-  return { version: Number(m[1]), sunset: m[2]!.trim() }
+  const m = /^v?(\d+)\s*=\s*(?:([^/]+)\/)?(.+)$/i.exec(entry)
+  if (!m) throw new EnvSyntaxError(`expected VERSION=SUNSET or VERSION=SINCE/SUNSET entries (dates YYYY-MM-DD) separated by commas (got "${entry}")`)
+  return { version: Number(m[1]), sunset: m[3]!.trim(), ...(m[2] === undefined ? {} : { since: m[2].trim() }) }
 })
 
 /** [variable, config path (JSON pointer), parser] */
@@ -91,7 +92,8 @@ export const ENV_BINDINGS: ReadonlyArray<readonly [string, string, Parser]> = [
   ['RETRY_BACKOFF_MS', '/retry/backoffMs', integer],
   ['API_VERSIONS', '/versioning/versions', versions],
   ['API_DEFAULT_VERSION', '/versioning/defaultVersion', version],
-  ['API_DEPRECATED', '/versioning/deprecated', deprecated]
+  ['API_DEPRECATED', '/versioning/deprecated', deprecated],
+  ['API_AFTER_SUNSET', '/versioning/afterSunset', text]
 ]
 
 /** Variables read outside the table (the file path, the Redis host/port pair). */

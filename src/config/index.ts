@@ -6,6 +6,7 @@ import { GatewayConfigSchema, type GatewayConfig, type MutableGatewayConfig } fr
 import { readEnv } from './env.js'
 import { readConfigFile, ConfigFileError } from './file.js'
 import { defaultRoutes, defaultServices, ServiceSchema } from '../../plugins/proxy/options.js'
+import { buildRouteTable } from '../../plugins/versioning/routes.js'
 
 export type { GatewayConfig } from './schema.js'
 
@@ -83,21 +84,23 @@ function crossCheck (config: MutableGatewayConfig, ctx: ResolveContext): void {
   const fail = (path: string, value: unknown, what: string) => {
     ctx.problems.push(`${keyLabel(path, ctx)}: ${findEnvSource(path, ctx) ? '' : `got ${holdsSecret(path) ? '[redacted]' : preview(value)}, `}expected ${what}`)
   }
-  const seen = new Map<string, number>()
+  const prefixes = new Set<string>()
   const names = new Map<string, number>()
   config.routes.forEach((route, i) => {
     // names key rate-limit counters: two routes with one name would share them
+    // (a repeated prefix repeats its derived name: reported once, as the prefix)
     const sameName = names.get(route.name!)
-    if (sameName !== undefined && !seen.has(route.prefix)) fail(`/routes/${i}/name`, route.name, `a name not already used by routes[${sameName}] (set "name" on one of them)`)
+    if (sameName !== undefined && !prefixes.has(route.prefix.toLowerCase())) fail(`/routes/${i}/name`, route.name, `a name not already used by routes[${sameName}] (set "name" on one of them)`)
     names.set(route.name!, i)
-    if (!(route.service in config.services)) fail(`/routes/${i}/service`, route.service, `one of the configured services: ${Object.keys(config.services).join(', ')}`)
-    const previous = seen.get(route.prefix)
-    if (previous !== undefined) fail(`/routes/${i}/prefix`, route.prefix, `a prefix not already used by routes[${previous}]`)
-    seen.set(route.prefix, i)
-    if (route.prefix === '/ws' || route.prefix.startsWith('/admin') || ['/health', '/ready', '/docs', '/openapi.json', '/openapi.yaml'].includes(route.prefix)) {
-      fail(`/routes/${i}/prefix`, route.prefix, 'a prefix that does not shadow the gateway\'s own endpoints (/health, /ready, /docs, /openapi.*, /ws, /admin)')
+    prefixes.add(route.prefix.toLowerCase())
+    const known = `one of the configured services: ${Object.keys(config.services).join(', ')}`
+    if (!(route.service in config.services)) fail(`/routes/${i}/service`, route.service, known)
+    for (const [version, own] of Object.entries(route.versions ?? {})) {
+      if (own !== false && !(own.service in config.services)) fail(`/routes/${i}/versions/${version}/service`, own.service, known)
     }
   })
+  // prefixes per version: shadowing, unsupported version segments, two routes on one prefix
+  for (const p of buildRouteTable(config.routes, config.versioning).problems) fail(p.path, p.value, p.expected)
   config.routes.forEach((route, i) => {
     if (route.auth === 'public' && route.roles.length > 0) fail(`/routes/${i}/roles`, route.roles, 'no roles on a public route (set auth: authenticated, or drop roles)')
   })
@@ -120,10 +123,19 @@ function crossCheck (config: MutableGatewayConfig, ctx: ResolveContext): void {
   const { versions, defaultVersion, deprecated } = config.versioning
   const supported = `one of the supported versions ${versions.join(', ')}`
   if (!versions.includes(defaultVersion)) fail('/versioning/defaultVersion', defaultVersion, supported)
+  const deprecatedAt = new Map<number, number>()
   deprecated.forEach((d, i) => {
     if (!versions.includes(d.version)) fail(`/versioning/deprecated/${i}/version`, d.version, supported)
+    const previous = deprecatedAt.get(d.version)
+    if (previous !== undefined) fail(`/versioning/deprecated/${i}/version`, d.version, `a version not already deprecated by deprecated[${previous}]`)
+    deprecatedAt.set(d.version, i)
     if (!isCalendarDate(d.sunset)) fail(`/versioning/deprecated/${i}/sunset`, d.sunset, 'a real calendar date YYYY-MM-DD')
+    if (d.since !== undefined) {
+      if (!isCalendarDate(d.since)) fail(`/versioning/deprecated/${i}/since`, d.since, 'a real calendar date YYYY-MM-DD')
+      else if (d.since > d.sunset) fail(`/versioning/deprecated/${i}/since`, d.since, `a date not after the sunset ${d.sunset} (RFC 9745 §3)`)
+    }
   })
+  if (new Set(versions).size !== versions.length) fail('/versioning/versions', versions, 'each version listed once')
   const { port, adminPort } = config.server
   if (port !== 0 && port === adminPort) fail('/server/adminPort', adminPort, `a port different from the public port ${port}`)
 }

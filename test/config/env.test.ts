@@ -10,21 +10,22 @@ t.test('defaults match SPEC.md §3 and §6', async (t) => {
   t.equal(config.server.adminToken, undefined)
   t.match(config.rateLimit, { anonymous: 100, authenticated: 1000, premium: 10_000, windowMs: 60_000, failMode: 'open' })
   t.match(config.breaker, { errorThreshold: 0.5, windowMs: 10_000, minRequests: 10, timeoutMs: 5000, resetMs: 30_000, halfOpenRequests: 3 })
-  t.match(config.versioning, { versions: [1, 2], defaultVersion: 1, deprecated: [] })
+  t.match(config.versioning, { versions: [1, 2], defaultVersion: 1, deprecated: [], afterSunset: 'gone' })
   t.equal(config.websocket.heartbeatMs, 30_000)
   t.equal(config.redis.url, undefined)
   t.same(config.services.command!.targets, [{ url: 'http://127.0.0.1:3000', weight: 1 }])
   t.same(config.services.query!.targets, [{ url: 'http://127.0.0.1:4000', weight: 1 }])
+  // unversioned prefixes: every route exists in every supported version (/v1/api, /v2/api)
   t.same(config.routes.map((r) => [r.prefix, r.service, r.auth]), [
-    ['/v1/auth', 'command', 'public'],
-    ['/v1/commands', 'command', 'authenticated'],
-    ['/v1/api/analytics', 'query', 'authenticated'],
-    ['/v1/api', 'query', 'authenticated'],
-    ['/v1/graphql', 'query', 'authenticated']
+    ['/auth', 'command', 'public'],
+    ['/commands', 'command', 'authenticated'],
+    ['/api/analytics', 'query', 'authenticated'],
+    ['/api', 'query', 'authenticated'],
+    ['/graphql', 'query', 'authenticated']
   ])
-  t.same(config.routes.find((r) => r.prefix === '/v1/api/analytics')!.roles, ['analyst', 'admin'])
-  t.equal(config.routes.find((r) => r.prefix === '/v1/commands')!.validate, true)
-  t.equal(config.routes.find((r) => r.prefix === '/v1/graphql')!.websocket, true)
+  t.same(config.routes.find((r) => r.prefix === '/api/analytics')!.roles, ['analyst', 'admin'])
+  t.equal(config.routes.find((r) => r.prefix === '/commands')!.validate, true)
+  t.equal(config.routes.find((r) => r.prefix === '/graphql')!.websocket, true)
 })
 
 t.test('every variable of SPEC.md §6 is read into the config', async (t) => {
@@ -36,7 +37,7 @@ t.test('every variable of SPEC.md §6 is read into the config', async (t) => {
     RATE_LIMIT_ANONYMOUS: '5', RATE_LIMIT_AUTHENTICATED: '50', RATE_LIMIT_PREMIUM: '500', RATE_LIMIT_WINDOW_MS: '1000', RATE_LIMIT_FAIL_MODE: 'closed', RATE_LIMIT_ENABLED: 'no',
     BREAKER_ERROR_THRESHOLD: '0.25', BREAKER_WINDOW_MS: '2000', BREAKER_MIN_REQUESTS: '4', BREAKER_TIMEOUT_MS: '300', BREAKER_RESET_MS: '700', BREAKER_HALF_OPEN_REQUESTS: '2',
     RETRY_ATTEMPTS: '1', RETRY_BUDGET: '0.1', RETRY_BACKOFF_MS: '5',
-    API_VERSIONS: '1,2,3', API_DEFAULT_VERSION: 'v2', API_DEPRECATED: '1=2027-06-30, 2=2028-01-31',
+    API_VERSIONS: '1,2,3', API_DEFAULT_VERSION: 'v2', API_DEPRECATED: '1=2027-06-30, 2=2027-12-01/2028-01-31', API_AFTER_SUNSET: 'serve',
     CORS_ORIGINS: 'https://app.example, https://admin.example', BODY_LIMIT_BYTES: '2048', TRUST_PROXY: '10.0.0.0/8,loopback',
     WS_HEARTBEAT_MS: '15000', GATEWAY_WORKERS: '2', LOG_LEVEL: 'debug', SHUTDOWN_TIMEOUT_MS: '3000'
   })
@@ -51,9 +52,9 @@ t.test('every variable of SPEC.md §6 is read into the config', async (t) => {
   t.match(config.rateLimit, { enabled: false, anonymous: 5, authenticated: 50, premium: 500, windowMs: 1000, failMode: 'closed' })
   t.match(config.breaker, { errorThreshold: 0.25, windowMs: 2000, minRequests: 4, timeoutMs: 300, resetMs: 700, halfOpenRequests: 2 })
   t.match(config.retry, { attempts: 1, budget: 0.1, backoffMs: 5, reserve: 10, maxBackoffMs: 250 })
-  t.same(config.versioning, { versions: [1, 2, 3], defaultVersion: 2, deprecated: [{ version: 1, sunset: '2027-06-30' }, { version: 2, sunset: '2028-01-31' }] })
+  t.same(config.versioning, { versions: [1, 2, 3], defaultVersion: 2, afterSunset: 'serve', deprecated: [{ version: 1, sunset: '2027-06-30' }, { version: 2, since: '2027-12-01', sunset: '2028-01-31' }] })
   // every binding in the table was exercised by this test
-  const used = new Set(['PORT', 'HOST', 'ADMIN_PORT', 'ADMIN_HOST', 'ADMIN_TOKEN', 'WS_PORT', 'COMMAND_SERVICE_URL', 'QUERY_SERVICE_URL', 'REDIS_URL', 'JWT_SECRET', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_ALGORITHMS', 'JWKS_URL', 'JWT_PUBLIC_KEY', 'RATE_LIMIT_ANONYMOUS', 'RATE_LIMIT_AUTHENTICATED', 'RATE_LIMIT_PREMIUM', 'RATE_LIMIT_WINDOW_MS', 'RATE_LIMIT_FAIL_MODE', 'RATE_LIMIT_ENABLED', 'BREAKER_ERROR_THRESHOLD', 'BREAKER_WINDOW_MS', 'BREAKER_MIN_REQUESTS', 'BREAKER_TIMEOUT_MS', 'BREAKER_RESET_MS', 'BREAKER_HALF_OPEN_REQUESTS', 'RETRY_ATTEMPTS', 'RETRY_BUDGET', 'RETRY_BACKOFF_MS', 'API_VERSIONS', 'API_DEFAULT_VERSION', 'API_DEPRECATED', 'CORS_ORIGINS', 'BODY_LIMIT_BYTES', 'TRUST_PROXY', 'WS_HEARTBEAT_MS', 'GATEWAY_WORKERS', 'LOG_LEVEL', 'SHUTDOWN_TIMEOUT_MS', 'REDIS_KEY_PREFIX'])
+  const used = new Set(['PORT', 'HOST', 'ADMIN_PORT', 'ADMIN_HOST', 'ADMIN_TOKEN', 'WS_PORT', 'COMMAND_SERVICE_URL', 'QUERY_SERVICE_URL', 'REDIS_URL', 'JWT_SECRET', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_ALGORITHMS', 'JWKS_URL', 'JWT_PUBLIC_KEY', 'RATE_LIMIT_ANONYMOUS', 'RATE_LIMIT_AUTHENTICATED', 'RATE_LIMIT_PREMIUM', 'RATE_LIMIT_WINDOW_MS', 'RATE_LIMIT_FAIL_MODE', 'RATE_LIMIT_ENABLED', 'BREAKER_ERROR_THRESHOLD', 'BREAKER_WINDOW_MS', 'BREAKER_MIN_REQUESTS', 'BREAKER_TIMEOUT_MS', 'BREAKER_RESET_MS', 'BREAKER_HALF_OPEN_REQUESTS', 'RETRY_ATTEMPTS', 'RETRY_BUDGET', 'RETRY_BACKOFF_MS', 'API_VERSIONS', 'API_DEFAULT_VERSION', 'API_DEPRECATED', 'API_AFTER_SUNSET', 'CORS_ORIGINS', 'BODY_LIMIT_BYTES', 'TRUST_PROXY', 'WS_HEARTBEAT_MS', 'GATEWAY_WORKERS', 'LOG_LEVEL', 'SHUTDOWN_TIMEOUT_MS', 'REDIS_KEY_PREFIX'])
   t.same(ENV_BINDINGS.map(([name]) => name).filter((n) => !used.has(n)), [], 'no variable left untested')
 })
 
@@ -80,8 +81,14 @@ t.test('a bad URL, enum or list is named the same way', async (t) => {
   t.same(configProblems({ REDIS_URL: 'localhost:6379' }), ['REDIS_URL="localhost:6379": expected a redis:// or rediss:// URL'])
   t.same(configProblems({ RATE_LIMIT_FAIL_MODE: 'maybe' }), ['RATE_LIMIT_FAIL_MODE="maybe": expected one of "open", "closed"'])
   t.same(configProblems({ LOG_LEVEL: 'loud' }), ['LOG_LEVEL="loud": expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent"'])
-  t.match(configProblems({ API_DEPRECATED: '1:2027-06-30' })[0], /^API_DEPRECATED="1:2027-06-30": expected VERSION=YYYY-MM-DD/)
+  t.match(configProblems({ API_DEPRECATED: '1:2027-06-30' })[0], /^API_DEPRECATED="1:2027-06-30": expected VERSION=SUNSET or VERSION=SINCE\/SUNSET entries/)
   t.same(configProblems({ API_DEPRECATED: '1=2027-02-31' }), ['API_DEPRECATED="1=2027-02-31": expected a real calendar date YYYY-MM-DD'])
+  t.same(configProblems({ API_DEPRECATED: '1=2027-07-01/2027-06-30' }), ['API_DEPRECATED="1=2027-07-01/2027-06-30": expected a date not after the sunset 2027-06-30 (RFC 9745 §3)'])
+  t.same(configProblems({ API_DEPRECATED: '1=2027-06-30,1=2028-01-01' }), ['API_DEPRECATED="1=2027-06-30,1=2028-01-01": expected a version not already deprecated by deprecated[0]'])
+  t.same(configProblems({ API_DEPRECATED: '3=2027-06-30' }), ['API_DEPRECATED="3=2027-06-30": expected one of the supported versions 1, 2'])
+  t.same(configProblems({ API_VERSIONS: '1,1' }), ['API_VERSIONS="1,1": expected each version listed once'])
+  t.same(configProblems({ API_VERSIONS: '1,abc' }), ['API_VERSIONS="1,abc": expected an integer'])
+  t.same(configProblems({ API_AFTER_SUNSET: 'teapot' }), ['API_AFTER_SUNSET="teapot": expected one of "gone", "serve"'])
   t.same(configProblems({ API_DEFAULT_VERSION: '3' }), ['API_DEFAULT_VERSION="3": expected one of the supported versions 1, 2'])
   t.same(configProblems({ JWT_SECRET: 'short' }), ['JWT_SECRET="[redacted, 5 characters]": expected an HS* secret of at least 32 characters'])
   t.same(configProblems({ ADMIN_TOKEN: 'abc' }), ['ADMIN_TOKEN="[redacted, 3 characters]": expected a token of at least 16 characters'])

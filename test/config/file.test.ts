@@ -71,7 +71,7 @@ t.test('bad YAML is reported with its line and column', async (t) => {
 
 t.test('an unknown key is named with the keys that are allowed', async (t) => {
   const file = write(t, 'routes:\n  - prefix: /v1/x\n    service: command\n    stripPrefx: true\n')
-  t.same(configProblems({ GATEWAY_CONFIG: file }), [`routes[0].stripPrefx (in ${file}): unknown key, expected one of: name, prefix, service, stripPrefix, preserveHost, websocket, auth, roles, hideCredentials, rateLimit, fallback, headers, validate, timeoutMs`])
+  t.same(configProblems({ GATEWAY_CONFIG: file }), [`routes[0].stripPrefx (in ${file}): unknown key, expected one of: name, prefix, service, stripPrefix, preserveHost, websocket, auth, roles, hideCredentials, rateLimit, fallback, headers, validate, timeoutMs, versions`])
   const top = write(t, 'servers: {}\n')
   t.match(configProblems({ GATEWAY_CONFIG: top })[0], /^servers \(in .*\): unknown key, expected one of: server, redis, jwt/)
 })
@@ -94,7 +94,7 @@ routes:
   t.same(configProblems({ GATEWAY_CONFIG: refs }), [
     `routes[0].service (in ${refs}): got "nowhere", expected one of the configured services: command, query`,
     `routes[1].prefix (in ${refs}): got "/v1/x", expected a prefix not already used by routes[0]`,
-    `routes[2].prefix (in ${refs}): got "/admin", expected a prefix that does not shadow the gateway's own endpoints (/health, /ready, /docs, /openapi.*, /ws, /admin)`
+    `routes[2].prefix (in ${refs}): got "/admin", expected a prefix that does not shadow the gateway's own endpoints (/health, /ready, /docs, /openapi.*, /ws, /admin), with or without a version segment`
   ])
 })
 

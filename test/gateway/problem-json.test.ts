@@ -6,15 +6,15 @@ const PROBLEM = 'application/problem+json; charset=utf-8'
 
 t.test('an unknown route is a 404 problem with code and requestId', async (t) => {
   const gw = await startGateway(t, { services: servicesFor('http://127.0.0.1:1') })
-  const res = await call(`${gw.url}/v9/nothing/here?token=secret`, { headers: { 'x-request-id': 'trace-me' } })
+  const res = await call(`${gw.url}/v1/nothing/here?token=secret`, { headers: { 'x-request-id': 'trace-me' } })
   t.equal(res.status, 404)
   t.equal(res.headers['content-type'], PROBLEM)
   t.same(res.json(), {
     type: 'https://healthpay.dev/problems/gw-route-not-found',
     title: 'Not Found',
     status: 404,
-    detail: 'No route matches GET /v9/nothing/here; see /openapi.json for the published API',
-    instance: '/v9/nothing/here',
+    detail: 'No route matches GET /v1/nothing/here; see /openapi.json for the published API',
+    instance: '/v1/nothing/here',
     requestId: 'trace-me',
     code: 'GW_ROUTE_NOT_FOUND'
   })

@@ -1,0 +1,36 @@
+// GW_VERSION_* failures. Each lists what the client can use instead, in the
+// detail and as problem members (`supportedVersions`, `versions`, `successor`).
+import createError from '@fastify/error'
+import type { Resolution } from './resolve.js'
+import type { ProblemExtras } from '../../src/errors.js'
+
+const Invalid = createError<[string, string]>('GW_VERSION_INVALID', '%s is not an API version; send one of the supported versions: %s', 400)
+const Unsupported = createError<[string, string]>('GW_VERSION_UNSUPPORTED', '%s is not a supported API version; supported: %s', 400)
+const Absent = createError<[string, number, string]>('GW_VERSION_ROUTE_ABSENT', '%s does not exist in API version %d; it exists in version(s) %s', 404)
+const Gone = createError<[number, string, string]>('GW_VERSION_SUNSET', 'API version %d was retired on %s (its sunset date)%s', 410)
+
+export type VersionError = Error & ProblemExtras & { code: string, statusCode: number }
+
+const SOURCES = { path: 'The path segment', header: 'The X-API-Version header', accept: 'The Accept media type', default: 'The default version' }
+
+// what the client sent, shortened and without control characters: it lands in a detail string
+const shown = (given: string) => JSON.stringify(given.length > 24 ? given.slice(0, 24) + '…' : given).replace(/[\u0000-\u001f\u007f]/g, '')
+
+export function versionError (failed: Extract<Resolution, { ok: false }>, supported: readonly number[], headers?: Record<string, string>): VersionError {
+  const list = supported.join(', ')
+  const where = `${SOURCES[failed.source]} ${failed.source === 'path' ? `v${failed.given}` : shown(failed.given)}`
+  const error = failed.reason === 'malformed'
+    ? new Invalid(where, list)
+    : new Unsupported(where, list)
+  return Object.assign(error, { headers, extensions: { supportedVersions: [...supported] } }) as VersionError
+}
+
+export function routeAbsentError (path: string, version: number, versions: readonly number[], headers?: Record<string, string>): VersionError {
+  const error = new Absent(path, version, versions.join(', '))
+  return Object.assign(error, { headers, extensions: { versions: [...versions] } }) as VersionError
+}
+
+export function sunsetError (version: number, sunset: string, successorPath: string | undefined): VersionError {
+  const error = new Gone(version, sunset, successorPath === undefined ? '' : `; use ${successorPath}`)
+  return Object.assign(error, { extensions: { sunset, ...(successorPath === undefined ? {} : { successor: successorPath }) } }) as VersionError
+}

@@ -1,0 +1,72 @@
+// The version concern of one route scope (registered first: SPEC.md §4 step 3).
+// The version itself was resolved before routing (negotiation.ts); this hook
+// states it on every response (X-API-Version; Vary when headers chose it),
+// counts the call, and for a deprecated version adds Deprecation, Sunset and a
+// successor-version Link, or answers 410 once the sunset has passed.
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { kNegotiated, VARY, type NegotiatedRequest } from './negotiation.js'
+import { sunsetError } from './errors.js'
+import type { VersionedRoute } from './routes.js'
+import type { Deprecation } from './deprecation.js'
+import type { VersionUsage } from './usage.js'
+
+export interface VersioningPluginOptions {
+  entry: VersionedRoute
+  /** set when this version is deprecated */
+  deprecation: Deprecation | undefined
+  afterSunset: 'gone' | 'serve'
+  usage: VersionUsage
+  now: () => number
+}
+
+// a Link target must stay a URI-reference inside <...>, and Node refuses header
+// values outside Latin-1: anything else in the path is percent-encoded
+const UNSAFE_IN_LINK = /[^\x21-\x7e]|[<>"\\^`{|}]/g
+const linkSafe = (path: string) => path.replace(UNSAFE_IN_LINK, (c) => encodeURIComponent(c))
+
+/** the path after its version segment, without the query: "/v1/api/w?x" → "/api/w" */
+function unversionedPath (url: string, tokenLength: number): string {
+  const q = url.indexOf('?')
+  return (q === -1 ? url : url.slice(0, q)).slice(2 + tokenLength)
+}
+
+async function versioning (scope: FastifyInstance, opts: VersioningPluginOptions): Promise<void> {
+  const { entry: { version, successor }, deprecation, usage, now } = opts
+  const header = String(version)
+  const stamp = (request: FastifyRequest, reply: FastifyReply) => {
+    reply.header('x-api-version', header)
+    if ((request.raw as NegotiatedRequest)[kNegotiated] !== undefined) reply.header('vary', VARY)
+    usage.count(version)
+  }
+  if (deprecation === undefined) {
+    scope.addHook('onRequest', (request, reply, done) => {
+      stamp(request, reply)
+      done()
+    })
+    return
+  }
+  const enforce = opts.afterSunset === 'gone'
+  scope.addHook('onRequest', (request, reply, done) => {
+    stamp(request, reply)
+    reply.header('deprecation', deprecation.deprecationHeader)
+    reply.header('sunset', deprecation.sunsetHeader)
+    let successorPath: string | undefined
+    if (successor !== undefined) {
+      successorPath = linkSafe(`/v${successor}${unversionedPath(request.raw.url!, header.length)}`)
+      reply.header('link', `<${successorPath}>; rel="successor-version"`)
+    }
+    if (enforce && now() >= deprecation.sunsetMs) {
+      done(sunsetError(version, deprecation.sunset, successorPath))
+      return
+    }
+    done()
+  })
+  // who still calls a deprecated version: known once auth has run
+  scope.addHook('preHandler', (request, _reply, done) => {
+    usage.countConsumer(version, request.consumer?.id ?? 'anonymous')
+    done()
+  })
+}
+
+export default fp(versioning, { name: 'healthpay-versioning', fastify: '5.x' })

@@ -1,0 +1,77 @@
+// Negotiation happens before routing, because the version decides the route: the
+// gateway's rewriteUrl resolves the version of a request whose path has none and
+// routes it as "/v{N}" + path through the same route scopes as "/v{N}/..." (the
+// upstream sees the versioned path). The outcome is left on the raw request for
+// the route scope's hook (plugins/versioning/index.ts) and for the 404 handler,
+// which turns "no route" into the version's own errors (400 unknown version, 404
+// route absent in that version).
+import type { IncomingMessage } from 'node:http'
+import type { FastifyRequest } from 'fastify'
+import { checkToken, pathVersionToken, resolveVersion, type Resolution, type VersionPolicy } from './resolve.js'
+import { familyOf, type RouteTable } from './routes.js'
+import { routeAbsentError, versionError, type VersionError } from './errors.js'
+
+/** set on the raw request when the version was negotiated, or when a path version is unsupported */
+export const kNegotiated = Symbol('healthpay.version.negotiated')
+export type NegotiatedRequest = IncomingMessage & { [kNegotiated]?: Resolution }
+
+/** the response depends on these request headers whenever the path named no version */
+export const VARY = 'X-API-Version, Accept'
+
+export interface Negotiator {
+  /** Fastify's rewriteUrl: the URL to route on */
+  rewriteUrl (req: IncomingMessage): string
+  /** the version error behind an unmatched request, if there is one */
+  notFoundError (request: FastifyRequest): VersionError | undefined
+}
+
+export function createNegotiator (table: RouteTable, policy: VersionPolicy): Negotiator {
+  const supportedTokens = new Set(policy.versions.map(String))
+  // the first segments of families, lower-cased: only paths under one are negotiated
+  const heads = new Set<string>()
+  for (const family of table.families.keys()) {
+    if (family !== '') heads.add(family.slice(1).split('/')[0]!)
+  }
+
+  return {
+    rewriteUrl (req: NegotiatedRequest): string {
+      const url = req.url!
+      if (url.charCodeAt(0) !== 47 /* / */) return url
+      const token = pathVersionToken(url)
+      if (token !== undefined) {
+        if (!supportedTokens.has(token)) req[kNegotiated] = checkToken(token, policy, 'path')
+        return url
+      }
+      let end = 1
+      while (end < url.length) {
+        const c = url.charCodeAt(end)
+        if (c === 47 || c === 63 /* ? */) break
+        end++
+      }
+      if (!heads.has(url.slice(1, end).toLowerCase())) return url
+      const header = req.headers['x-api-version']
+      const resolution = resolveVersion({ header: Array.isArray(header) ? header.join(', ') : header, accept: req.headers.accept }, policy)
+      req[kNegotiated] = resolution
+      return resolution.ok ? `/v${resolution.version}${url}` : url
+    },
+
+    notFoundError (request: FastifyRequest): VersionError | undefined {
+      const resolution = (request.raw as NegotiatedRequest)[kNegotiated]
+      const vary = resolution !== undefined && resolution.source !== 'path' ? { vary: VARY } : undefined
+      if (resolution !== undefined && !resolution.ok) return versionError(resolution, policy.versions, vary)
+      const url = request.raw.url!
+      const token = pathVersionToken(url)
+      if (token === undefined) return undefined
+      const q = url.indexOf('?')
+      const rest = (q === -1 ? url : url.slice(0, q)).slice(2 + token.length)
+      const family = familyOf(table.families, rest)
+      if (family === undefined) return undefined
+      const versions = table.families.get(family)!
+      const version = Number(token)
+      if (versions.includes(version)) return undefined
+      const original = request.originalUrl
+      const oq = original.indexOf('?')
+      return routeAbsentError(oq === -1 ? original : original.slice(0, oq), version, versions, { 'x-api-version': token, ...vary })
+    }
+  }
+}

@@ -1,0 +1,146 @@
+// The versioned route table: config.routes expanded into one concrete route per
+// (route, version), compiled once at start-up. Pure, no Fastify: the config check
+// reports its problems and the gateway registers one route scope per entry.
+//
+// An unversioned prefix ("/api") exists in every supported version ("/v1/api",
+// "/v2/api"...) unless its `versions` map says `false` for one; `{ service }` sends
+// that version to another service. A prefix with a version segment ("/v1/api") is
+// that version only. Either way the prefix without its version is the route's
+// family: an unversioned request path under a family is negotiated and routed as
+// "/v{N}" + path.
+import { checkToken, pathVersionToken, type VersionPolicy } from './resolve.js'
+import type { RouteConfig } from '../proxy/options.js'
+import type { VersioningConfig } from './options.js'
+
+export interface VersionedRoute {
+  /** the route as registered: concrete prefix ("/v2/api") and this version's service */
+  readonly route: RouteConfig
+  readonly version: number
+  /** the prefix without its version segment ("/api"; "" for a bare "/v1") */
+  readonly family: string
+  /** the next version this family exists in (the deprecation Link's target), if any */
+  readonly successor: number | undefined
+}
+
+export interface RouteTable {
+  readonly routes: readonly VersionedRoute[]
+  /** lower-cased family → the versions it exists in, ascending */
+  readonly families: ReadonlyMap<string, readonly number[]>
+}
+
+export interface TableProblem { path: string, value: unknown, expected: string }
+
+// the gateway's own endpoints: a family equal to one would capture them
+const RESERVED = ['/ws', '/health', '/ready', '/docs', '/openapi.json', '/openapi.yaml']
+const shadowsGateway = (prefix: string): boolean => {
+  const p = prefix.toLowerCase()
+  return RESERVED.includes(p) || p.startsWith('/admin') || p.startsWith('/docs/')
+}
+
+export const policyOf = (versioning: VersioningConfig): VersionPolicy => ({
+  versions: [...versioning.versions].sort((a, b) => a - b),
+  defaultVersion: versioning.defaultVersion
+})
+
+/** "/v2/api" → { version: "2", family: "/api" }; "/api" → { family: "/api" } */
+export function splitPrefix (prefix: string): { token?: string, family: string } {
+  const token = pathVersionToken(prefix)
+  return token === undefined ? { family: prefix } : { token, family: prefix.slice(2 + token.length) }
+}
+
+/** Expands the routes; `problems` lists what the config check must report (and then the table is not used). */
+export function buildRouteTable (routes: readonly RouteConfig[], versioning: VersioningConfig): { table: RouteTable, problems: TableProblem[] } {
+  const policy = policyOf(versioning)
+  const problems: TableProblem[] = []
+  const supported = `one of the supported versions ${policy.versions.join(', ')}`
+  const pending: Array<{ route: RouteConfig, version: number, family: string, index: number }> = []
+  routes.forEach((route, index) => {
+    const { token, family } = splitPrefix(route.prefix)
+    if (shadowsGateway(route.prefix) || shadowsGateway(family)) {
+      problems.push({ path: `/routes/${index}/prefix`, value: route.prefix, expected: 'a prefix that does not shadow the gateway\'s own endpoints (/health, /ready, /docs, /openapi.*, /ws, /admin), with or without a version segment' })
+      return
+    }
+    if (token !== undefined) {
+      const checked = checkToken(token, policy, 'path')
+      if (!checked.ok) {
+        problems.push({ path: `/routes/${index}/prefix`, value: route.prefix, expected: `a version segment naming ${supported} (or no version segment: the route then exists in every version)` })
+      } else if (route.versions !== undefined) {
+        problems.push({ path: `/routes/${index}/versions`, value: route.versions, expected: `no versions map on a prefix that names its version (use the unversioned prefix "${family}" with a versions map)` })
+      } else {
+        pending.push({ route, version: checked.version, family, index })
+      }
+      return
+    }
+    const settings = route.versions ?? {}
+    for (const key of Object.keys(settings)) {
+      if (!policy.versions.includes(Number(key))) problems.push({ path: `/routes/${index}/versions/${key}`, value: settings[key], expected: `a key naming ${supported}` })
+    }
+    for (const version of policy.versions) {
+      const own = settings[String(version)]
+      if (own === false) continue
+      const versioned = { ...route, prefix: `/v${version}${route.prefix}`, service: own?.service ?? route.service }
+      delete (versioned as { versions?: unknown }).versions
+      pending.push({ route: versioned, version, family, index })
+    }
+  })
+
+  const families = new Map<string, number[]>()
+  const claimed = new Map<string, number>()
+  for (const { route, version, family, index } of pending) {
+    const concrete = route.prefix.toLowerCase()
+    const other = claimed.get(concrete)
+    if (other !== undefined && other !== index) {
+      const declared = routes[index]!.prefix
+      problems.push({
+        path: `/routes/${index}/prefix`,
+        value: declared,
+        expected: declared.toLowerCase() === routes[other]!.prefix.toLowerCase()
+          ? `a prefix not already used by routes[${other}]`
+          : `a route not also served by routes[${other}] at ${route.prefix} (mark version ${version} absent on the unversioned one: versions: { "${version}": false })`
+      })
+    } else if (other === undefined) {
+      claimed.set(concrete, index)
+    }
+    const list = families.get(family.toLowerCase()) ?? []
+    if (!list.includes(version)) list.push(version)
+    families.set(family.toLowerCase(), list)
+  }
+  for (const list of families.values()) list.sort((a, b) => a - b)
+
+  const deprecated = new Set(versioning.deprecated.map((d) => d.version))
+  const table: RouteTable = {
+    families,
+    routes: pending.map(({ route, version, family }) => {
+      const later = families.get(family.toLowerCase())!.filter((v) => v > version)
+      const successor = later.find((v) => !deprecated.has(v)) ?? later[0]
+      return { route: withVersionHeader(route, version), version, family, successor }
+    })
+  }
+  // in the order of the routes they are about
+  const routeIndex = (p: TableProblem) => Number(p.path.split('/')[2])
+  problems.sort((a, b) => routeIndex(a) - routeIndex(b))
+  return { table, problems }
+}
+
+/**
+ * The upstream hears the resolved version, whatever the client sent in
+ * X-API-Version; the client hears it back, whatever the upstream answered.
+ */
+function withVersionHeader (route: RouteConfig, version: number): RouteConfig {
+  const { request, response } = route.headers ?? {}
+  const stated = { 'x-api-version': String(version) }
+  return {
+    ...route,
+    headers: { request: { ...request, add: { ...request?.add, ...stated } }, response: { ...response, add: { ...response?.add, ...stated } } }
+  }
+}
+
+/** The family a (version-stripped) path falls under, longest first; undefined when none. */
+export function familyOf (families: ReadonlyMap<string, readonly number[]>, rest: string): string | undefined {
+  const path = rest.toLowerCase()
+  let best: string | undefined
+  for (const family of families.keys()) {
+    if ((family === '' || path === family || path.startsWith(family + '/')) && (best === undefined || family.length > best.length)) best = family
+  }
+  return best
+}
