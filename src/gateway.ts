@@ -22,6 +22,7 @@ import { ServiceBreaker, type Transition } from '../plugins/circuit-breaker/brea
 import { UpstreamService, type Lookup } from '../plugins/proxy/upstream-service.js'
 import { kUpgrade, type UpgradeRequest } from '../plugins/proxy/tunnel.js'
 import { ApiVersions } from '../plugins/versioning/api-versions.js'
+import absentRoute from '../plugins/versioning/absent.js'
 
 export interface GatewayDeps {
   /** DNS resolution for service discovery (tests inject their own) */
@@ -142,7 +143,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
 
   for (const instance of [app, adminApp]) instance.setErrorHandler(problemErrorHandler)
   adminApp.setNotFoundHandler(notFoundHandler)
-  // no route: an unsupported version (400) or a route absent in this version (404) say so
+  // no route because the version is unknown or malformed: a 400 that says so
   app.setNotFoundHandler((request, reply) => {
     const versionError = versions.negotiator.notFoundError(request)
     return versionError === undefined ? notFoundHandler(request, reply) : problemErrorHandler(versionError as FastifyError, request, reply)
@@ -174,9 +175,12 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     })
   }
   await app.register(health, { context })
-  // one scope per route and version: /v1/api, /v2/api...
+  // one scope per route and version: /v1/api, /v2/api...; and a 404 where a route is absent in a version
   for (const entry of versions.table.routes) {
     await app.register(routeScope, { prefix: entry.route.prefix, entry, context })
+  }
+  for (const absent of versions.table.absent) {
+    await app.register(absentRoute, { prefix: absent.prefix, absent })
   }
   await adminApp.register(admin, { context })
 

@@ -46,6 +46,9 @@ async function admin (app: FastifyInstance, { context }: { context: GatewayConte
       for (const [name, b] of context.breakers) services[name] = { ...b.snapshot(), settings: b.settings }
       return { settings: context.config.breaker, services }
     })
+    // each API version: current / deprecated / sunset, its routes, calls on this
+    // instance, and for deprecated ones which consumers still call it (metrics: issue 8)
+    scope.get('/versions', async () => context.versions.snapshot())
     apiKeyRoutes(scope, context.authenticator.apiKeys)
     // where rate limits are decided right now, and what Redis outages cost (metrics: issue 8)
     scope.get('/rate-limit', async () => {

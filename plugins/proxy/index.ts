@@ -7,7 +7,7 @@ import { createForwarder, type ForwarderOptions } from './forward.js'
 export type ProxyPluginOptions = ForwarderOptions
 
 // TRACE is left out on purpose (cross-site tracing); CONNECT never reaches Fastify.
-const METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+export const METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 
 async function proxy (scope: FastifyInstance, opts: ProxyPluginOptions): Promise<void> {
   scope.removeAllContentTypeParsers()

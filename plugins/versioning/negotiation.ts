@@ -3,13 +3,12 @@
 // routes it as "/v{N}" + path through the same route scopes as "/v{N}/..." (the
 // upstream sees the versioned path). The outcome is left on the raw request for
 // the route scope's hook (plugins/versioning/index.ts) and for the 404 handler,
-// which turns "no route" into the version's own errors (400 unknown version, 404
-// route absent in that version).
+// which turns "no route" for an unknown or malformed version into a 400.
 import type { IncomingMessage } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 import { checkToken, pathVersionToken, resolveVersion, type Resolution, type VersionPolicy } from './resolve.js'
-import { familyOf, type RouteTable } from './routes.js'
-import { routeAbsentError, versionError, type VersionError } from './errors.js'
+import type { RouteTable } from './routes.js'
+import { versionError, type VersionError } from './errors.js'
 
 /** set on the raw request when the version was negotiated, or when a path version is unsupported */
 export const kNegotiated = Symbol('healthpay.version.negotiated')
@@ -21,7 +20,7 @@ export const VARY = 'X-API-Version, Accept'
 export interface Negotiator {
   /** Fastify's rewriteUrl: the URL to route on */
   rewriteUrl (req: IncomingMessage): string
-  /** the version error behind an unmatched request, if there is one */
+  /** the 400 behind an unmatched request whose version is unknown or malformed */
   notFoundError (request: FastifyRequest): VersionError | undefined
 }
 
@@ -57,21 +56,8 @@ export function createNegotiator (table: RouteTable, policy: VersionPolicy): Neg
 
     notFoundError (request: FastifyRequest): VersionError | undefined {
       const resolution = (request.raw as NegotiatedRequest)[kNegotiated]
-      const vary = resolution !== undefined && resolution.source !== 'path' ? { vary: VARY } : undefined
-      if (resolution !== undefined && !resolution.ok) return versionError(resolution, policy.versions, vary)
-      const url = request.raw.url!
-      const token = pathVersionToken(url)
-      if (token === undefined) return undefined
-      const q = url.indexOf('?')
-      const rest = (q === -1 ? url : url.slice(0, q)).slice(2 + token.length)
-      const family = familyOf(table.families, rest)
-      if (family === undefined) return undefined
-      const versions = table.families.get(family)!
-      const version = Number(token)
-      if (versions.includes(version)) return undefined
-      const original = request.originalUrl
-      const oq = original.indexOf('?')
-      return routeAbsentError(oq === -1 ? original : original.slice(0, oq), version, versions, { 'x-api-version': token, ...vary })
+      if (resolution === undefined || resolution.ok) return undefined
+      return versionError(resolution, policy.versions, resolution.source === 'path' ? undefined : { vary: VARY })
     }
   }
 }

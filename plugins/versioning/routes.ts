@@ -22,8 +22,22 @@ export interface VersionedRoute {
   readonly successor: number | undefined
 }
 
+/**
+ * A family missing from a version. Registered as a route of its own that answers
+ * 404: otherwise "/v2/api/analytics/x" would fall through to a shorter prefix
+ * ("/v2/api") and its policy (no analyst role needed) instead of failing.
+ */
+export interface AbsentRoute {
+  /** "/v2/api/analytics" */
+  readonly prefix: string
+  readonly version: number
+  /** the versions the family does exist in */
+  readonly versions: readonly number[]
+}
+
 export interface RouteTable {
   readonly routes: readonly VersionedRoute[]
+  readonly absent: readonly AbsentRoute[]
   /** lower-cased family → the versions it exists in, ascending */
   readonly families: ReadonlyMap<string, readonly number[]>
 }
@@ -108,8 +122,17 @@ export function buildRouteTable (routes: readonly RouteConfig[], versioning: Ver
   for (const list of families.values()) list.sort((a, b) => a - b)
 
   const deprecated = new Set(versioning.deprecated.map((d) => d.version))
+  const absent: AbsentRoute[] = []
+  for (const [family, versions] of families) {
+    if (family === '') continue
+    const spelled = pending.find((p) => p.family.toLowerCase() === family)!.family
+    for (const version of policy.versions) {
+      if (!versions.includes(version)) absent.push({ prefix: `/v${version}${spelled}`, version, versions })
+    }
+  }
   const table: RouteTable = {
     families,
+    absent,
     routes: pending.map(({ route, version, family }) => {
       const later = families.get(family.toLowerCase())!.filter((v) => v > version)
       const successor = later.find((v) => !deprecated.has(v)) ?? later[0]
@@ -133,14 +156,4 @@ function withVersionHeader (route: RouteConfig, version: number): RouteConfig {
     ...route,
     headers: { request: { ...request, add: { ...request?.add, ...stated } }, response: { ...response, add: { ...response?.add, ...stated } } }
   }
-}
-
-/** The family a (version-stripped) path falls under, longest first; undefined when none. */
-export function familyOf (families: ReadonlyMap<string, readonly number[]>, rest: string): string | undefined {
-  const path = rest.toLowerCase()
-  let best: string | undefined
-  for (const family of families.keys()) {
-    if ((family === '' || path === family || path.startsWith(family + '/')) && (best === undefined || family.length > best.length)) best = family
-  }
-  return best
 }

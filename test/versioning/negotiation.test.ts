@@ -57,7 +57,7 @@ t.test('API_DEFAULT_VERSION picks the version of a request that names none', asy
 
 t.test('unknown and malformed versions are 400 problems listing the supported versions', async (t) => {
   const { gw, up } = await setup(t)
-  const cases: Array<[string, string, Record<string, string>, string, RegExp]> = [
+  const cases: Array<[string, Record<string, string>, string, RegExp]> = [
     ['/api/wallets/w1', { 'x-api-version': 'abc' }, 'GW_VERSION_INVALID', /^The X-API-Version header "abc" is not an API version; send one of the supported versions: 1, 2$/],
     ['/api/wallets/w1', { 'x-api-version': 'v0' }, 'GW_VERSION_UNSUPPORTED', /^The X-API-Version header "0" is not a supported API version; supported: 1, 2$/],
     ['/api/wallets/w1', { 'x-api-version': '99999999999' }, 'GW_VERSION_UNSUPPORTED', /"99999999999" is not a supported API version/],
