@@ -30,7 +30,7 @@ const rounds = Number(flags.rounds)
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0
 const pinned = (cpu: string, cmd: string[]) => (hasTaskset ? ['taskset', '-c', cpu, ...cmd] : cmd)
 
-interface Server { name: string, child: ChildProcess, port: number, headers?: Record<string, string> }
+interface Server { name: string, child: ChildProcess, port: number, headers?: Record<string, string>, path?: string }
 const children: ChildProcess[] = []
 process.on('exit', () => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL') })
 
@@ -71,7 +71,7 @@ interface Sample { rps: number, p50: number, p99: number, errors: number, non2xx
 function load (server: Server, seconds: number): Sample {
   const bin = join(root, 'node_modules', '.bin', 'autocannon')
   const headers = Object.entries(server.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}=${v}`])
-  const [cmd, ...args] = pinned('1', [bin, '-j', '-c', flags.connections!, '-d', String(seconds), ...headers, `http://127.0.0.1:${server.port}${flags.path}`])
+  const [cmd, ...args] = pinned('1', [bin, '-j', '-c', flags.connections!, '-d', String(seconds), ...headers, `http://127.0.0.1:${server.port}${server.path ?? flags.path}`])
   const run = spawnSync(cmd!, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: (seconds + 30) * 1000 })
   const r = JSON.parse(run.stdout)
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx }
@@ -105,7 +105,7 @@ async function main (): Promise<void> {
   const dir = join(tmpdir(), `healthpay-bench-${process.pid}`)
   mkdirSync(dir, { recursive: true })
   const openFile = join(dir, 'open.yaml')
-  writeFileSync(openFile, ['/v1/auth', '/v1/commands', '/v1/api', '/v1/graphql'].reduce((yaml, prefix) => `${yaml}  - { prefix: ${prefix}, service: ${prefix === '/v1/commands' || prefix === '/v1/auth' ? 'command' : 'query'}, auth: public }\n`, 'routes:\n'))
+  writeFileSync(openFile, ['/auth', '/commands', '/api', '/graphql'].reduce((yaml, prefix) => `${yaml}  - { prefix: ${prefix}, service: ${prefix === '/commands' || prefix === '/auth' ? 'command' : 'query'}, auth: public }\n`, 'routes:\n'))
   const apiKey = `hpk_${randomBytes(32).toString('base64url')}`
   const keysFile = join(dir, 'keys.yaml')
   writeFileSync(keysFile, `consumers:\n  - { id: bench-client, tier: premium, apiKeys: [${createHash('sha256').update(apiKey).digest('hex')}] }\n`)
@@ -124,6 +124,8 @@ async function main (): Promise<void> {
     { ...await start('+ JWT + in-memory rate limit', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', JWT_SECRET: secret, ...memoryLimit })), headers: jwt },
     { ...await start('+ JWT + Redis rate limit', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', JWT_SECRET: secret, ...redisLimit })), headers: jwt },
     { ...await start('+ API key + Redis rate limit', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', GATEWAY_CONFIG: keysFile, ...redisLimit })), headers: { 'x-api-key': apiKey } },
+    // the version from a header instead of the path (rewritten before routing), and v1 deprecated: Deprecation, Sunset, Link per response
+    { ...await start('+ JWT, X-API-Version, v1 deprecated', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', JWT_SECRET: secret, API_DEPRECATED: '1=2099-12-31', ...noLimit })), headers: { ...jwt, 'x-api-version': '1' }, path: flags.path!.replace(/^\/v\d+/, '') },
     { ...await start('+ JWT + Redis limit, LOG_LEVEL=info', '0', gateway, gatewayEnv({ LOG_LEVEL: 'info', JWT_SECRET: secret, ...redisLimit })), headers: jwt },
     // a dead query service: the first request opens its breaker, every later one gets the 503 fallback
     await start('breaker open: 503 fallback', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', GATEWAY_CONFIG: openFile, ...noLimit, QUERY_SERVICE_URL: `http://127.0.0.1:${await freePort()}`, BREAKER_MIN_REQUESTS: '1', BREAKER_RESET_MS: '86400000', RETRY_ATTEMPTS: '0' }))
