@@ -153,3 +153,17 @@ t.test('WebSocket upgrades on an unversioned path are negotiated and tunnelled t
   t.match(JSON.parse(body), { code: 'GW_VERSION_INVALID', supportedVersions: [1, 2] })
   t.equal(up.upgrades.length, 1, 'the refused upgrade never reached the upstream')
 })
+
+t.test('a route\'s own rate limit counts its versions together: a new version is no way around it', async (t) => {
+  const up = await startUpstream(t, echo('query'))
+  const gw = await startGateway(t, {
+    services: servicesFor(up.url),
+    rateLimit: { enabled: true },
+    routes: [{ name: 'api', prefix: '/api', service: 'query', auth: 'public', rateLimit: { max: 2 } }]
+  })
+  t.equal((await call(`${gw.url}/v1/api/x`)).status, 200)
+  t.equal((await call(`${gw.url}/api/x`, { headers: { 'x-api-version': '2' } })).status, 200)
+  const third = await call(`${gw.url}/v2/api/x`)
+  t.equal(third.status, 429)
+  t.equal(third.headers['x-api-version'], '2')
+})
