@@ -2,6 +2,8 @@
 // command asks first: who is calling? Access tokens are short-lived HS256 JWTs
 // the gateway can verify with the same JWT_SECRET; refresh tokens are opaque,
 // single-use and rotated, so a stolen one stops working after its next use.
+// The routes are relative (/auth/login): the command service registers them
+// once per API version, so /v1/auth/* and /v2/auth/* behave the same.
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { consumerFromHeaders, type Consumer } from './consumer.js'
@@ -67,7 +69,7 @@ export function registerAuthRoutes (app: FastifyInstance, store: Store): void {
     expiresIn: ACCESS_TOKEN_TTL_SECONDS
   })
 
-  app.post<{ Body: { username: string, password: string } }>('/v1/auth/login', { schema: { body: credentials } }, async (request, reply) => {
+  app.post<{ Body: { username: string, password: string } }>('/auth/login', { schema: { body: credentials } }, async (request, reply) => {
     const user = store.authenticate(request.body.username, request.body.password)
     if (user === undefined) {
       throw new ProblemError(401, 'invalid-credentials', 'Unknown username or wrong password', { headers: { 'www-authenticate': 'Bearer realm="healthpay"' } })
@@ -76,7 +78,7 @@ export function registerAuthRoutes (app: FastifyInstance, store: Store): void {
     return issueTokens(user)
   })
 
-  app.post<{ Body: { refreshToken: string } }>('/v1/auth/refresh', { schema: { body: refreshBody } }, async (request, reply) => {
+  app.post<{ Body: { refreshToken: string } }>('/auth/refresh', { schema: { body: refreshBody } }, async (request, reply) => {
     const user = store.consumeRefreshToken(request.body.refreshToken)
     if (user === undefined) {
       throw new ProblemError(401, 'invalid-refresh-token', 'The refresh token is unknown, expired, already used or revoked; log in again')
@@ -87,12 +89,12 @@ export function registerAuthRoutes (app: FastifyInstance, store: Store): void {
 
   // Always 204: logging out twice, or with a token that is already gone, is not an error
   // worth telling a client (or an attacker probing for valid tokens) about.
-  app.post<{ Body: { refreshToken: string } }>('/v1/auth/logout', { schema: { body: refreshBody } }, async (request, reply) => {
+  app.post<{ Body: { refreshToken: string } }>('/auth/logout', { schema: { body: refreshBody } }, async (request, reply) => {
     store.revokeRefreshToken(request.body.refreshToken)
     return reply.code(204).send()
   })
 
-  app.get('/v1/auth/me', async (request) => {
+  app.get('/auth/me', async (request) => {
     const caller = callerOf(app, store, request)
     const user = store.getUser(caller.id)
     // A consumer the gateway knows (e.g. an API-key partner) may not be a user here:

@@ -66,6 +66,7 @@ API_KEY=${apiKey}
 
 Try:
   curl -s ${base}/v1/api/wallets/w-alice-1 -H "Authorization: Bearer ${accessToken}"
+  curl -s ${base}/api/wallets/w-alice-1/balance -H "X-API-Version: 2" -H "Authorization: Bearer ${accessToken}"   # v2: money in minor units
   curl -s ${base}/v1/api/analytics/summary -H "X-API-Key: ${apiKey}"
   curl -s -X POST ${base}/v1/commands/wallets/w-alice-1/deposit -H "Authorization: Bearer ${accessToken}" -H 'content-type: application/json' -d '{"amount": 25}'
   curl -s -X POST ${base}/v1/auth/login -H 'content-type: application/json' -d '{"username":"bob","password":"demo-password"}'

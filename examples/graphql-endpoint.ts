@@ -1,18 +1,24 @@
-// /v1/graphql over HTTP (POST, and GET for queries) and over WebSocket with
-// the graphql-transport-ws sub-protocol, on the same path. Errors here follow
-// GraphQL's `{errors:[…]}` shape, not problem+json: that is what GraphQL
-// clients parse, and the gateway proxies this path untouched.
+// /v1/graphql and /v2/graphql over HTTP (POST, and GET for queries) and over
+// WebSocket with the graphql-transport-ws sub-protocol, on the same paths.
+// Both versions serve one schema, unchanged: GraphQL evolves by deprecating
+// fields, not by URL version, so v2's money objects do not apply here. Errors
+// here follow GraphQL's `{errors:[…]}` shape, not problem+json: that is what
+// GraphQL clients parse, and the gateway proxies these paths untouched.
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { GraphQLError, execute, getOperationAST, parse, validate, type DocumentNode, type GraphQLSchema } from 'graphql'
 import { WebSocketServer } from 'ws'
 import { useServer } from 'graphql-ws/use/ws'
+import { API_VERSIONS } from './api-versions.js'
 import { consumerFromHeaders } from './consumer.js'
 import { buildGraphqlSchema, type GraphqlContext } from './graphql-schema.js'
 import type { Store } from './store.js'
 
-export const GRAPHQL_PATH = '/v1/graphql'
+/** relative to a version's prefix: registerGraphqlHttp runs in each version's scope */
+export const GRAPHQL_ROUTE = '/graphql'
+/** every full path GraphQL answers on, over HTTP and WebSocket */
+export const GRAPHQL_PATHS: readonly string[] = API_VERSIONS.map((api) => `${api.prefix}${GRAPHQL_ROUTE}`)
 // Bounds on what one document may cost to parse; the schema itself cannot nest without bound.
 const MAX_QUERY_LENGTH = 10_000
 const MAX_TOKENS = 2_000
@@ -26,7 +32,9 @@ interface GraphqlParams {
 const errorsOnly = (reply: FastifyReply, status: number, errors: readonly GraphQLError[]) =>
   reply.code(status).type('application/json; charset=utf-8').send({ errors: errors.map((e) => e.toJSON()) })
 
+/** Registers GRAPHQL_ROUTE on `app`, i.e. under the prefix of the scope it is called in (/v1/graphql in the /v1 scope). */
 export function registerGraphqlHttp (app: FastifyInstance, store: Store, schema: GraphQLSchema = buildGraphqlSchema()): void {
+  const path = `${app.prefix}${GRAPHQL_ROUTE}`
   const run = async (params: GraphqlParams, method: 'GET' | 'POST', request: { headers: IncomingMessage['headers'] }, reply: FastifyReply) => {
     let document: DocumentNode
     try {
@@ -41,7 +49,7 @@ export function registerGraphqlHttp (app: FastifyInstance, store: Store, schema:
       return errorsOnly(reply, 400, [new GraphQLError('Name the operation to run with operationName (the document has several, or none matching)')])
     }
     if (operation.operation === 'subscription') {
-      return errorsOnly(reply, 400, [new GraphQLError(`Subscriptions run over WebSocket: connect to ${GRAPHQL_PATH} with the graphql-transport-ws sub-protocol`)])
+      return errorsOnly(reply, 400, [new GraphQLError(`Subscriptions run over WebSocket: connect to ${path} with the graphql-transport-ws sub-protocol`)])
     }
     if (operation.operation !== 'query' && method === 'GET') {
       // GET must stay safe to repeat and cache (GraphQL over HTTP spec)
@@ -52,7 +60,7 @@ export function registerGraphqlHttp (app: FastifyInstance, store: Store, schema:
     return reply.type('application/json; charset=utf-8').send(result)
   }
 
-  app.post<{ Body: GraphqlParams }>(GRAPHQL_PATH, {
+  app.post<{ Body: GraphqlParams }>(GRAPHQL_ROUTE, {
     schema: {
       body: {
         type: 'object',
@@ -67,7 +75,7 @@ export function registerGraphqlHttp (app: FastifyInstance, store: Store, schema:
     }
   }, async (request, reply) => await run(request.body, 'POST', request, reply))
 
-  app.get<{ Querystring: { query: string, variables?: string, operationName?: string } }>(GRAPHQL_PATH, {
+  app.get<{ Querystring: { query: string, variables?: string, operationName?: string } }>(GRAPHQL_ROUTE, {
     schema: {
       querystring: {
         type: 'object',
@@ -91,8 +99,9 @@ export function registerGraphqlHttp (app: FastifyInstance, store: Store, schema:
 }
 
 /**
- * Serves graphql-transport-ws on GRAPHQL_PATH through the Fastify server's
- * `upgrade` event; upgrades for any other path are refused with 404. The
+ * Serves graphql-transport-ws on GRAPHQL_PATHS (every version, one server and
+ * schema) through the Fastify server's `upgrade` event; upgrades for any other
+ * path are refused with 404. Call it once, on the root instance. The
  * sockets are closed (1001) before the server closes, or app.close() would
  * wait for them.
  */
@@ -106,7 +115,7 @@ export function attachGraphqlWebSocket (app: FastifyInstance, store: Store, sche
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy())
-    if ((request.url ?? '').split('?', 1)[0] !== GRAPHQL_PATH) {
+    if (!GRAPHQL_PATHS.includes((request.url ?? '').split('?', 1)[0])) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
       return
     }

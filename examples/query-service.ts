@@ -1,7 +1,11 @@
 // The sample query service (CQRS read side) that the gateway fronts on
-// /v1/api/* and /v1/graphql. It only reads the store the command service
-// writes. Run directly: node dist/examples/query-service.js
+// /v1/api/*, /v1/graphql and the same under /v2 (see api-versions.ts: one
+// plugin per version, same handlers). v2 REST shows money as { amountMinor,
+// currency } where v1 has a decimal; GraphQL is the same in both. It only
+// reads the store the command service writes.
+// Run directly: node dist/examples/query-service.js
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import { API_VERSIONS } from './api-versions.js'
 import { attachGraphqlWebSocket, registerGraphqlHttp } from './graphql-endpoint.js'
 import { buildGraphqlSchema } from './graphql-schema.js'
 import { installProblemHandlers } from './problem.js'
@@ -26,9 +30,14 @@ export function buildQueryService (opts: QueryServiceOptions = {}): FastifyInsta
   installProblemHandlers(app)
 
   app.get('/health', async () => ({ status: 'ok', service: 'query' }))
-  registerQueryRoutes(app, store)
   const schema = buildGraphqlSchema()
-  registerGraphqlHttp(app, store, schema)
+  for (const api of API_VERSIONS) {
+    app.register(async (scope) => {
+      registerQueryRoutes(scope, store, api.present)
+      registerGraphqlHttp(scope, store, schema)
+    }, { prefix: api.prefix })
+  }
+  // one WebSocket server for every version's path
   attachGraphqlWebSocket(app, store, schema)
   return app
 }

@@ -1,14 +1,14 @@
 // Derived views of the store that both the REST routes and GraphQL serve:
 // MedCard benefit usage, payment receipts and the analytics aggregates.
 // Money is summed in minor units and converted once, so totals are exact.
+import { fromMinor, minorUnits as minor } from './money.js'
 import { ProblemError } from './problem.js'
 import {
-  CLAIM_STATUSES, PAYMENT_METHODS, TRANSACTION_TYPES, fromMinor,
+  CLAIM_STATUSES, PAYMENT_METHODS, TRANSACTION_TYPES,
   type BenefitCategory, type Currency, type MedCard, type Payment, type Store
 } from './store.js'
 
 const DAY = 86_400_000
-const minor = (amount: number): number => Math.round(amount * 100)
 
 export interface BenefitUsage {
   category: BenefitCategory

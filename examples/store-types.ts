@@ -1,6 +1,7 @@
 // The records the sample backends keep. Money on wallets and transactions is
 // held in minor units (piastres/cents) so balances never drift by float error;
-// the *View types are what the APIs return, in major units.
+// the *View types are what API v1 returns, in major units (API v2 writes their
+// money fields as { amountMinor, currency }: see money.ts and api-versions.ts).
 
 export type Channel = 'wallet' | 'payment' | 'medcard' | 'claim' | 'analytics'
 

@@ -4,6 +4,7 @@
 // read side at once and every change is announced on the `event` channel.
 import { EventEmitter } from 'node:events'
 import { createHash, randomBytes } from 'node:crypto'
+import { amountToMinor, fromMinor, type Amount } from './money.js'
 import { ProblemError, notFound } from './problem.js'
 import { passwordMatches, hashPassword } from './password.js'
 import { DEMO_PASSWORD, seedData } from './seed.js'
@@ -14,6 +15,7 @@ import type {
 
 export * from './store-types.js'
 export { DEMO_PASSWORD }
+export { fromMinor, toMinor, type Amount } from './money.js'
 
 export interface StoreOptions {
   /** the clock; tests pass a fixed one */
@@ -29,18 +31,7 @@ const REFRESH_TOKEN_TTL_MS = 7 * 86_400_000
 // Generous for a demo, but a bound: the store lives in memory and a client
 // looping on "create wallet" must not be able to grow it without limit.
 const MAX_WALLETS_PER_OWNER = 20
-const MAX_AMOUNT = 1_000_000_000
 const DUMMY_SALT = 'seed:dummy'
-
-export function toMinor (amount: number): number {
-  const minor = Math.round(amount * 100)
-  if (!Number.isFinite(amount) || amount <= 0 || amount > MAX_AMOUNT || Math.abs(amount * 100 - minor) > 1e-6) {
-    throw new ProblemError(400, 'invalid-amount', `amount must be a positive number with at most 2 decimals and at most ${MAX_AMOUNT}; got ${amount}`)
-  }
-  return minor
-}
-
-export const fromMinor = (minor: number): number => minor / 100
 
 export function walletView (w: WalletRecord): WalletView {
   return { id: w.id, ownerId: w.ownerId, currency: w.currency, balance: fromMinor(w.balanceMinor), status: w.status, frozenReason: w.frozenReason, createdAt: w.createdAt, updatedAt: w.updatedAt, version: w.version }
@@ -185,27 +176,29 @@ export class Store extends EventEmitter<{ event: [StoreEvent] }> {
     return { wallet }
   }
 
-  deposit (walletId: string, amount: number, reference?: string): WalletChange {
+  // An Amount is a v1 decimal (major units) or a v2 { minor } integer; either is
+  // checked where the decimal alone used to be, so the order of errors is unchanged.
+  deposit (walletId: string, amount: Amount, reference?: string): WalletChange {
     const w = this.activeWallet(walletId)
-    return this.post(w, 'deposit', toMinor(amount), reference ?? null, 'Deposit', null)
+    return this.post(w, 'deposit', amountToMinor(amount), reference ?? null, 'Deposit', null)
   }
 
-  withdraw (walletId: string, amount: number, reference?: string): WalletChange {
+  withdraw (walletId: string, amount: Amount, reference?: string): WalletChange {
     const w = this.activeWallet(walletId)
-    const minor = toMinor(amount)
+    const minor = amountToMinor(amount)
     this.assertFunds(w, minor)
     return this.post(w, 'withdrawal', minor, reference ?? null, 'Withdrawal', null)
   }
 
   /** Both legs or neither: every check runs before either wallet changes. */
-  transfer (fromId: string, toId: string, amount: number, reference?: string): WalletChange & { counterparty: WalletChange } {
+  transfer (fromId: string, toId: string, amount: Amount, reference?: string): WalletChange & { counterparty: WalletChange } {
     if (fromId === toId) throw new ProblemError(400, 'transfer-to-same-wallet', 'toWalletId must differ from the source wallet')
     const from = this.activeWallet(fromId)
     const to = this.activeWallet(toId)
     if (from.currency !== to.currency) {
       throw new ProblemError(409, 'currency-mismatch', `Cannot transfer ${from.currency} from ${from.id} to ${to.id}, which holds ${to.currency}`)
     }
-    const minor = toMinor(amount)
+    const minor = amountToMinor(amount)
     this.assertFunds(from, minor)
     const out = this.post(from, 'transfer_out', minor, reference ?? null, `Transfer to ${to.id}`, to.id)
     const into = this.post(to, 'transfer_in', minor, reference ?? null, `Transfer from ${from.id}`, from.id)

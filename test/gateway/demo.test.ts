@@ -40,6 +40,13 @@ t.test('the demo starts with no Redis, prints a JWT and curl lines that work whe
   const after = await (await fetch(get[1]!, { headers: { authorization: `Bearer ${get[2]}` } })).json() as { balance: number }
   t.equal(after.balance, before.balance + 25, 'the command service wrote, the query service reads it back')
 
+  // the v2 line: negotiated by header, money in minor units, the same balance
+  const v2 = /curl -s (http:\/\/\S+\/api\/wallets\/w-alice-1\/balance) -H "X-API-Version: 2" -H "Authorization: Bearer (\S+)"/.exec(out)!
+  const v2res = await fetch(v2[1]!, { headers: { 'x-api-version': '2', authorization: `Bearer ${v2[2]}` } })
+  t.equal(v2res.status, 200)
+  t.equal(v2res.headers.get('x-api-version'), '2')
+  t.same((await v2res.json() as { balance: unknown }).balance, { amountMinor: Math.round(after.balance * 100), currency: 'EGP' })
+
   const apiKey = /API_KEY=(\S+)/.exec(out)?.[1]
   t.match(apiKey, /^hpk_[\w-]{43}$/, 'an API key is printed')
   const analytics = /curl -s (http:\/\/\S+\/v1\/api\/analytics\/summary) -H "X-API-Key: (\S+)"/.exec(out)!
