@@ -138,6 +138,10 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   const rateLimiter = config.rateLimit.enabled
     ? new RateLimiter({ redis, keyPrefix: config.redis.keyPrefix, failMode: config.rateLimit.failMode, log: app.log, now: deps.now })
     : null
+  const defaultRetires = versions.deprecations.get(config.versioning.defaultVersion)
+  if (defaultRetires !== undefined && config.versioning.afterSunset === 'gone') {
+    app.log.warn({ defaultVersion: defaultRetires.version, sunset: defaultRetires.sunset }, `the default API version ${defaultRetires.version} is deprecated: from its sunset (${defaultRetires.sunset}) every request that names no version gets 410; move API_DEFAULT_VERSION to a current version before then`)
+  }
   const context: GatewayContext = { config, services, breakers, tunnels, trust, redis, authenticator, rateLimiter, versions, closing: () => closing }
   app.decorateRequest('consumer', null)
 
@@ -145,7 +149,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   adminApp.setNotFoundHandler(notFoundHandler)
   // no route because the version is unknown or malformed: a 400 that says so
   app.setNotFoundHandler((request, reply) => {
-    const versionError = versions.negotiator.notFoundError(request)
+    const versionError = versions.negotiator.notFoundError(request, reply)
     return versionError === undefined ? notFoundHandler(request, reply) : problemErrorHandler(versionError as FastifyError, request, reply)
   })
 

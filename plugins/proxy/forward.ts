@@ -81,6 +81,17 @@ interface Exchange {
 }
 
 const LIST_HEADERS = ['vary', 'link'] as const
+// what the gateway states on a 101 too: the request id and the version's headers
+const UPGRADE_HEADERS = ['x-request-id', 'x-api-version', 'deprecation', 'sunset', 'link', 'vary'] as const
+
+function upgradeHeaders (reply: FastifyReply): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const name of UPGRADE_HEADERS) {
+    const value = reply.getHeader(name)
+    if (value !== undefined) out[name] = String(value)
+  }
+  return out
+}
 
 /**
  * Vary and Link are lists: the values the gateway set (Vary: X-API-Version,
@@ -345,6 +356,7 @@ export function createForwarder (opts: ForwarderOptions) {
       reply.hijack()
       openTunnel({
         request, upgrade, target, path: target.basePath + path, headers, timeoutMs, tunnels,
+        responseHeaders: upgradeHeaders(reply),
         onUpstreamFailure: (err) => {
           const outcome = classify(err)
           if (outcome.kind === 'refused' || outcome.kind === 'reset' || outcome.kind === 'timeout') target.onFailure(outcome.kind, service.now())

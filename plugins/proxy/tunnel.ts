@@ -30,6 +30,8 @@ export interface TunnelOptions {
   onUpstreamFailure: (err: NodeJS.ErrnoException) => void
   /** how the upgrade ended, for the circuit breaker: called once */
   onSettled: (outcome: 'success' | 'failure' | 'neutral') => void
+  /** the gateway's own headers for the 101 (X-API-Version, Deprecation...), after the upstream's */
+  responseHeaders?: Readonly<Record<string, string>>
 }
 
 export function openTunnel (opts: TunnelOptions): void {
@@ -58,14 +60,14 @@ export function openTunnel (opts: TunnelOptions): void {
     settle('failure')
     if (answered) return
     answered = true
-    writeRawProblem(client, status, code, detail, { instance: pathOf(request.url), requestId: request.id })
+    writeRawProblem(client, status, code, detail, { instance: pathOf(request.originalUrl), requestId: request.id })
   }
 
   upstreamRequest.on('upgrade', (res, upstream, upstreamHead) => {
     answered = true
     settle('success')
     upstreamRequest.setTimeout(0)
-    client.write(statusLine(res) + rawHeaderLines(res.rawHeaders) + '\r\n')
+    client.write(statusLine(res) + rawHeaderLines(res.rawHeaders) + ownHeaderLines(res.headers, opts.responseHeaders) + '\r\n')
     if (upstreamHead.length) client.write(upstreamHead)
     if (upgrade.head.length) upstream.write(upgrade.head)
     tunnels.add(client)
@@ -122,4 +124,13 @@ function rawHeaderLines (raw: string[], dropHopByHop = false): string {
     out += `${raw[i]}: ${raw[i + 1]}\r\n`
   }
   return out
+}
+
+/** The gateway's headers the upstream did not send itself, as header lines. */
+function ownHeaderLines (upstream: http.IncomingHttpHeaders, own: Readonly<Record<string, string>> | undefined): string {
+  let lines = ''
+  for (const name in own) {
+    if (upstream[name] === undefined) lines += `${name}: ${own[name]}\r\n`
+  }
+  return lines
 }

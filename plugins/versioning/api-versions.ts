@@ -4,7 +4,7 @@
 import type { RouteConfig } from '../proxy/options.js'
 import type { VersioningConfig } from './options.js'
 import type { VersionPolicy } from './resolve.js'
-import { buildRouteTable, policyOf, type RouteTable, type VersionedRoute } from './routes.js'
+import { buildRouteTable, policyOf, successorOf, type RouteTable, type VersionedRoute } from './routes.js'
 import { compileDeprecations, type Deprecation } from './deprecation.js'
 import { createNegotiator, type Negotiator } from './negotiation.js'
 import { VersionUsage } from './usage.js'
@@ -37,7 +37,7 @@ export class ApiVersions {
   /** GET /admin/versions: each version's state and use on this instance */
   snapshot (): Record<string, unknown> {
     const now = this.#now()
-    const newest = this.policy.versions.filter((v) => !this.deprecations.has(v)).at(-1)
+    const deprecated = new Set(this.deprecations.keys())
     return {
       defaultVersion: this.policy.defaultVersion,
       afterSunset: this.#config.afterSunset,
@@ -46,7 +46,7 @@ export class ApiVersions {
         const routes = this.table.routes.filter((r) => r.version === version).map((r) => ({ name: r.route.name, prefix: r.route.prefix, service: r.route.service }))
         const base = { version, status: d === undefined ? 'current' : now >= d.sunsetMs ? 'sunset' : 'deprecated', calls: this.usage.calls(version), routes }
         if (d === undefined) return base
-        return { ...base, deprecatedSince: d.since ?? null, sunset: d.sunset, successor: newest !== undefined && newest > version ? newest : null, consumers: this.usage.consumers(version) }
+        return { ...base, deprecatedSince: d.since ?? null, sunset: d.sunset, successor: successorOf(version, this.policy.versions, deprecated) ?? null, consumers: this.usage.consumers(version) }
       })
     }
   }

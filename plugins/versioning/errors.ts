@@ -14,20 +14,21 @@ export type VersionError = Error & ProblemExtras & { code: string, statusCode: n
 const SOURCES = { path: 'The path segment', header: 'The X-API-Version header', accept: 'The Accept media type', default: 'The default version' }
 
 // what the client sent, shortened and without control characters: it lands in a detail string
-const shown = (given: string) => JSON.stringify(given.length > 24 ? given.slice(0, 24) + '…' : given).replace(/[\u0000-\u001f\u007f]/g, '')
+const short = (given: string) => (given.length > 24 ? given.slice(0, 24) + '…' : given)
+const shown = (given: string) => JSON.stringify(short(given)).replace(/[\u0000-\u001f\u007f]/g, '')
 
-export function versionError (failed: Extract<Resolution, { ok: false }>, supported: readonly number[], headers?: Record<string, string>): VersionError {
+export function versionError (failed: Extract<Resolution, { ok: false }>, supported: readonly number[]): VersionError {
   const list = supported.join(', ')
-  const where = `${SOURCES[failed.source]} ${failed.source === 'path' ? `v${failed.given}` : shown(failed.given)}`
+  const where = `${SOURCES[failed.source]} ${failed.source === 'path' ? `v${short(failed.given)}` : shown(failed.given)}`
   const error = failed.reason === 'malformed'
     ? new Invalid(where, list)
     : new Unsupported(where, list)
-  return Object.assign(error, { headers, extensions: { supportedVersions: [...supported] } }) as VersionError
+  return Object.assign(error, { extensions: { supportedVersions: [...supported] } }) as VersionError
 }
 
-export function routeAbsentError (path: string, version: number, versions: readonly number[], headers?: Record<string, string>): VersionError {
+export function routeAbsentError (path: string, version: number, versions: readonly number[]): VersionError {
   const error = new Absent(path, version, versions.join(', '))
-  return Object.assign(error, { headers, extensions: { versions: [...versions] } }) as VersionError
+  return Object.assign(error, { extensions: { versions: [...versions] } }) as VersionError
 }
 
 export function sunsetError (version: number, sunset: string, successorPath: string | undefined): VersionError {

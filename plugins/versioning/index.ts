@@ -5,7 +5,7 @@
 // successor-version Link, or answers 410 once the sunset has passed.
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { kNegotiated, VARY, type NegotiatedRequest } from './negotiation.js'
+import { varyIfNegotiated } from './negotiation.js'
 import { sunsetError } from './errors.js'
 import type { VersionedRoute } from './routes.js'
 import type { Deprecation } from './deprecation.js'
@@ -25,10 +25,12 @@ export interface VersioningPluginOptions {
 const UNSAFE_IN_LINK = /[^\x21-\x7e]|[<>"\\^`{|}]/g
 const linkSafe = (path: string) => path.replace(UNSAFE_IN_LINK, (c) => encodeURIComponent(c))
 
-/** the path after its version segment, without the query: "/v1/api/w?x" → "/api/w" */
-function unversionedPath (url: string, tokenLength: number): string {
+/** the path after its first segment (the version, maybe percent-encoded), without the query: "/v1/api/w?x" → "/api/w" */
+function unversionedPath (url: string): string {
   const q = url.indexOf('?')
-  return (q === -1 ? url : url.slice(0, q)).slice(2 + tokenLength)
+  const path = q === -1 ? url : url.slice(0, q)
+  const slash = path.indexOf('/', 1)
+  return slash === -1 ? '' : path.slice(slash)
 }
 
 async function versioning (scope: FastifyInstance, opts: VersioningPluginOptions): Promise<void> {
@@ -36,7 +38,7 @@ async function versioning (scope: FastifyInstance, opts: VersioningPluginOptions
   const header = String(version)
   const stamp = (request: FastifyRequest, reply: FastifyReply) => {
     reply.header('x-api-version', header)
-    if ((request.raw as NegotiatedRequest)[kNegotiated] !== undefined) reply.header('vary', VARY)
+    varyIfNegotiated(request, reply)
     usage.count(version)
   }
   if (deprecation === undefined) {
@@ -53,7 +55,7 @@ async function versioning (scope: FastifyInstance, opts: VersioningPluginOptions
     reply.header('sunset', deprecation.sunsetHeader)
     let successorPath: string | undefined
     if (successor !== undefined) {
-      successorPath = linkSafe(`/v${successor}${unversionedPath(request.raw.url!, header.length)}`)
+      successorPath = linkSafe(`/v${successor}${unversionedPath(request.raw.url!)}`)
       reply.header('link', `<${successorPath}>; rel="successor-version"`)
     }
     if (enforce && now() >= deprecation.sunsetMs) {

@@ -5,7 +5,7 @@
 // the route scope's hook (plugins/versioning/index.ts) and for the 404 handler,
 // which turns "no route" for an unknown or malformed version into a 400.
 import type { IncomingMessage } from 'node:http'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { checkToken, pathVersionToken, resolveVersion, type Resolution, type VersionPolicy } from './resolve.js'
 import type { RouteTable } from './routes.js'
 import { versionError, type VersionError } from './errors.js'
@@ -17,11 +17,18 @@ export type NegotiatedRequest = IncomingMessage & { [kNegotiated]?: Resolution }
 /** the response depends on these request headers whenever the path named no version */
 export const VARY = 'X-API-Version, Accept'
 
+/** Adds VARY to the reply when headers chose the version, after any Vary already set (CORS sets Vary: Origin). */
+export function varyIfNegotiated (request: FastifyRequest, reply: FastifyReply): void {
+  if ((request.raw as NegotiatedRequest)[kNegotiated] === undefined) return
+  const prior = reply.getHeader('vary')
+  reply.header('vary', prior === undefined ? VARY : `${String(prior)}, ${VARY}`)
+}
+
 export interface Negotiator {
   /** Fastify's rewriteUrl: the URL to route on */
   rewriteUrl (req: IncomingMessage): string
-  /** the 400 behind an unmatched request whose version is unknown or malformed */
-  notFoundError (request: FastifyRequest): VersionError | undefined
+  /** the 400 behind an unmatched request whose version is unknown or malformed (Vary set on the reply) */
+  notFoundError (request: FastifyRequest, reply: FastifyReply): VersionError | undefined
 }
 
 export function createNegotiator (table: RouteTable, policy: VersionPolicy): Negotiator {
@@ -32,10 +39,28 @@ export function createNegotiator (table: RouteTable, policy: VersionPolicy): Neg
     if (family !== '') heads.add(family.slice(1).split('/')[0]!)
   }
 
+  const supported = new Set(policy.versions)
+  /** "/v2/..." with 2 supported (1–3 digits, no leading zero) */
+  const supportedInPath = (url: string): boolean => {
+    const c = url.charCodeAt(1)
+    if ((c !== 118 /* v */ && c !== 86 /* V */) || url.charCodeAt(2) === 48 /* 0 */) return false
+    let n = 0
+    let i = 2
+    for (; i < url.length && i < 6; i++) {
+      const d = url.charCodeAt(i) - 48
+      if (d < 0 || d > 9) break
+      n = n * 10 + d
+    }
+    if (i === 2 || i > 5) return false
+    const next = i < url.length ? url.charCodeAt(i) : 47
+    return (next === 47 || next === 63) && supported.has(n)
+  }
+
   return {
     rewriteUrl (req: NegotiatedRequest): string {
       const url = req.url!
       if (url.charCodeAt(0) !== 47 /* / */) return url
+      if (supportedInPath(url)) return url // the common case, without allocating
       const token = pathVersionToken(url)
       if (token !== undefined) {
         if (!supportedTokens.has(token)) req[kNegotiated] = checkToken(token, policy, 'path')
@@ -54,10 +79,12 @@ export function createNegotiator (table: RouteTable, policy: VersionPolicy): Neg
       return resolution.ok ? `/v${resolution.version}${url}` : url
     },
 
-    notFoundError (request: FastifyRequest): VersionError | undefined {
+    notFoundError (request: FastifyRequest, reply: FastifyReply): VersionError | undefined {
       const resolution = (request.raw as NegotiatedRequest)[kNegotiated]
       if (resolution === undefined || resolution.ok) return undefined
-      return versionError(resolution, policy.versions, resolution.source === 'path' ? undefined : { vary: VARY })
+      // a path version is recorded only when unsupported: no Vary for it
+      if (resolution.source !== 'path') varyIfNegotiated(request, reply)
+      return versionError(resolution, policy.versions)
     }
   }
 }

@@ -26,7 +26,8 @@ export const VersioningSchema = Strict({
 export const RouteVersionsSchema = Type.Record(
   Type.String({ pattern: '^[1-9][0-9]{0,2}$' }),
   Type.Union([Type.Literal(false), Strict({ service: Type.String({ minLength: 1 }) })]),
-  { description: 'an object keyed by version number, each value false or { service }' }
+  // without this the key pattern is not enforced: "02" would pass and be ignored
+  { additionalProperties: false, description: 'an object keyed by version number (1–999, no leading zero), each value false or { service }' }
 )
 
 export type VersioningConfig = DeepReadonly<Static<typeof VersioningSchema>>

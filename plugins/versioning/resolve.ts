@@ -66,8 +66,9 @@ export function pathVersionToken (url: string): string | undefined {
   return url.slice(2, i)
 }
 
-// application/vnd.healthpay.v2+json (media types are case-insensitive)
-const VENDOR_TYPE = /^application\/vnd\.healthpay\.(v[^+;\s]*)\+json$/i
+// application/vnd.healthpay.v2+json (media types are case-insensitive); a suffix
+// starting with a digit ("…healthpay.2+json") is read as a version too
+const VENDOR_TYPE = /^application\/vnd\.healthpay\.([v\d][^+;\s]*)\+json$/i
 const Q_PARAM = /^\s*q\s*=\s*([0-9.]+)\s*$/i
 
 /**

@@ -44,11 +44,24 @@ export interface RouteTable {
 
 export interface TableProblem { path: string, value: unknown, expected: string }
 
-// the gateway's own endpoints: a family equal to one would capture them
+// the gateway's own endpoints. Unversioned paths are negotiated by their first
+// segment, so a family must not even start with one ("/health/deep" would take
+// "/health" away from the liveness probe).
 const RESERVED = ['/ws', '/health', '/ready', '/docs', '/openapi.json', '/openapi.yaml']
 const shadowsGateway = (prefix: string): boolean => {
   const p = prefix.toLowerCase()
-  return RESERVED.includes(p) || p.startsWith('/admin') || p.startsWith('/docs/')
+  const slash = p.indexOf('/', 1)
+  const head = slash === -1 ? p : p.slice(0, slash)
+  return RESERVED.includes(head) || p.startsWith('/admin')
+}
+
+/**
+ * The version a client of `version` should move to: the next one after it that is
+ * not deprecated itself, else simply the next one; undefined when none is later.
+ */
+export function successorOf (version: number, candidates: readonly number[], deprecated: ReadonlySet<number>): number | undefined {
+  const later = candidates.filter((v) => v > version)
+  return later.find((v) => !deprecated.has(v)) ?? later[0]
 }
 
 export const policyOf = (versioning: VersioningConfig): VersionPolicy => ({
@@ -133,11 +146,12 @@ export function buildRouteTable (routes: readonly RouteConfig[], versioning: Ver
   const table: RouteTable = {
     families,
     absent,
-    routes: pending.map(({ route, version, family }) => {
-      const later = families.get(family.toLowerCase())!.filter((v) => v > version)
-      const successor = later.find((v) => !deprecated.has(v)) ?? later[0]
-      return { route: withVersionHeader(route, version), version, family, successor }
-    })
+    routes: pending.map(({ route, version, family }) => ({
+      route: withVersionHeader(route, version),
+      version,
+      family,
+      successor: successorOf(version, families.get(family.toLowerCase())!, deprecated)
+    }))
   }
   // in the order of the routes they are about
   const routeIndex = (p: TableProblem) => Number(p.path.split('/')[2])

@@ -103,6 +103,27 @@ t.test('several deprecated versions: the Link names the next version that is not
   t.equal(res.status, 200)
   t.equal(res.headers.link, undefined, 'no later version has the route: no Link')
   t.equal(res.headers.deprecation, 'true')
+  const versions = (await call(`${gw.adminUrl}/admin/versions`, { headers: admin })).json().versions
+  t.same(versions.map((v: { successor?: number | null }) => v.successor), [3, 3, undefined], '/admin/versions names the same successor as the Link')
+})
+
+t.test('a percent-encoded version segment still links to the right successor', async (t) => {
+  const { gw } = await setup(t, { deprecated: [{ version: 1, sunset: '2027-06-30' }] })
+  const res = await call(`${gw.url}/%761/api/wallets`)
+  t.equal(res.status, 200)
+  t.equal(res.headers['x-api-version'], '1')
+  t.equal(res.headers.link, '</v2/api/wallets>; rel="successor-version"')
+})
+
+t.test('a deprecated default version is warned about at start-up: its sunset would 410 every unversioned request', async (t) => {
+  const lines: string[] = []
+  const up = await startUpstream(t, echo('query'))
+  await startGateway(t, { services: servicesFor(up.url), server: { logLevel: 'warn' }, versioning: { deprecated: [{ version: 1, sunset: '2027-06-30' }] } }, { logStream: { write: (l: string) => lines.push(l) } })
+  const about = (all: string[]) => all.map((l) => JSON.parse(l)).filter((l) => /API version/.test(l.msg))
+  t.match(about(lines), [{ level: 40, defaultVersion: 1, sunset: '2027-06-30', msg: /^the default API version 1 is deprecated: from its sunset \(2027-06-30\) every request that names no version gets 410/ }])
+  lines.length = 0
+  await startGateway(t, { services: servicesFor(up.url), server: { logLevel: 'warn' }, versioning: { deprecated: [{ version: 1, sunset: '2027-06-30' }], afterSunset: 'serve' } }, { logStream: { write: (l: string) => lines.push(l) } })
+  t.same(about(lines), [], 'not when a retired version keeps being served')
 })
 
 t.test('an upstream Link is kept after the gateway\'s successor-version Link', async (t) => {

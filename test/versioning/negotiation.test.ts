@@ -83,6 +83,27 @@ t.test('unknown and malformed versions are 400 problems listing the supported ve
   t.equal(up.requests.length, 0, 'the upstream never sees a request with a bad version')
 })
 
+t.test('with CORS, Vary keeps Origin in front of the version headers, on answers and on errors', async (t) => {
+  const up = await startUpstream(t, echo('query'))
+  const gw = await startGateway(t, { services: servicesFor(up.url), server: { corsOrigins: ['https://a.example', 'https://b.example'] } })
+  const origin = { origin: 'https://a.example' }
+  let res = await call(`${gw.url}/api/wallets`, { headers: origin })
+  t.equal(res.headers['access-control-allow-origin'], 'https://a.example')
+  t.equal(res.headers.vary, 'Origin, X-API-Version, Accept')
+  res = await call(`${gw.url}/api/wallets`, { headers: { ...origin, 'x-api-version': 'x' } })
+  t.equal(res.status, 400)
+  t.equal(res.headers.vary, 'Origin, X-API-Version, Accept', 'the 400 too')
+  res = await call(`${gw.url}/v1/api/wallets`, { headers: origin })
+  t.equal(res.headers.vary, 'Origin', 'a path version: only what CORS varies on')
+})
+
+t.test('the client cannot send the upstream a second version under another spelling', async (t) => {
+  const { gw } = await setup(t)
+  const res = await call(`${gw.url}/api/x`, { headers: { x_api_version: '2' } })
+  t.equal(res.json().headers['x-api-version'], '1')
+  t.equal(res.json().headers.x_api_version, undefined, 'CGI, WSGI, Rack and PHP read X_API_Version as X-API-Version')
+})
+
 t.test('the detail shows a long or hostile header shortened, never raw', async (t) => {
   const { gw } = await setup(t)
   const res = await call(`${gw.url}/api/x`, { headers: { 'x-api-version': 'a'.repeat(200) } })
@@ -92,6 +113,9 @@ t.test('the detail shows a long or hostile header shortened, never raw', async (
   const repeated = await call(`${gw.url}/api/x`, { headers: { 'x-api-version': ['1', '2'] as unknown as string } })
   t.equal(repeated.status, 400, 'two X-API-Version headers are ambiguous')
   t.match(repeated.json().detail, /"1, 2" is not an API version/)
+  const longPath = await call(`${gw.url}/v${'9'.repeat(5000)}/api`)
+  t.equal(longPath.status, 400)
+  t.ok(longPath.json().detail.length < 200, 'a huge path version is not echoed whole in the detail')
 })
 
 t.test('paths outside the versioned routes are never rewritten; case and prefixes are respected', async (t) => {

@@ -59,5 +59,7 @@ t.test('Accept: the most preferred vendor range, by q then by order; q=0 never s
   t.equal(acceptVersionToken(`${vendor('v2')};q=0`), undefined)
   t.equal(acceptVersionToken(`${vendor('v2')}; charset=utf-8; q=0.8`), 'v2', 'other parameters are ignored')
   t.equal(acceptVersionToken('application/vnd.healthpay.wallet+json'), undefined, 'another HealthPay vendor type is not a version')
+  t.equal(acceptVersionToken('application/vnd.healthpay.2+json'), '2', 'a suffix starting with a digit is read as a version (then checked)')
+  t.same(resolveVersion({ accept: 'application/vnd.healthpay.2.1+json' }, policy), { ok: false, source: 'accept', reason: 'malformed', given: '2.1' })
   t.equal(acceptVersionToken('*/*'), undefined)
 })

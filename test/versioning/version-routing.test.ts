@@ -125,7 +125,10 @@ t.test('config: versioned prefixes and version maps are checked at start-up', as
     'routes[1].prefix: got "/v2/api", expected a route not also served by routes[0] at /v2/api (mark version 2 absent on the unversioned one: versions: { "2": false })'
   ])
   t.same(problems([{ name: 'a', prefix: '/api', service: 'query', versions: { 2: false } }, { name: 'b', prefix: '/v2/api', service: 'query' }]), [], 'marked absent: the pinned route takes v2')
-  for (const shadow of ['/v1/ws', '/v2/health', '/v1/admin', '/v1/openapi.json']) {
+  t.same(problems([{ prefix: '/api', service: 'query', versions: { '02': false } }]).length, 1, 'a key with a leading zero is refused, not ignored')
+  t.same(problems([{ prefix: '/api', service: 'query', versions: { '02': null } }]).length, 1, 'a bad value under a bad key is a config error, not a crash')
+  t.same(problems([{ prefix: '/api', service: 'query', versions: { ' 2': false } }]).length, 1)
+  for (const shadow of ['/v1/ws', '/v2/health', '/v1/admin', '/v1/openapi.json', '/health/deep', '/v1/ready/x', '/docs/api', '/WS/x']) {
     t.match(problems([{ prefix: shadow, service: 'query' }])[0], /expected a prefix that does not shadow the gateway's own endpoints/, `${shadow}: its unversioned form would capture the gateway's own path`)
   }
   t.same(configProblems({ API_VERSIONS: '1' }).filter((p) => p.includes('routes')), [], 'the default routes fit any version set')
@@ -133,9 +136,19 @@ t.test('config: versioned prefixes and version maps are checked at start-up', as
 
 t.test('WebSocket upgrades on an unversioned path are negotiated and tunnelled to /v{N}', async (t) => {
   const up = await startWsUpstream(t)
-  const gw = await startGateway(t, { services: servicesFor(up.url) })
+  const gw = await startGateway(t, { services: servicesFor(up.url), versioning: { deprecated: [{ version: 1, sunset: '2099-12-31' }] } })
   const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/graphql?x=1`, 'graphql-transport-ws', { headers: { 'x-api-version': '1' } })
-  await once(ws, 'open')
+  const opened = once(ws, 'open')
+  const [handshake] = await once(ws, 'upgrade') as [http.IncomingMessage]
+  t.match(handshake.headers, {
+    'x-api-version': '1',
+    vary: 'X-API-Version, Accept',
+    deprecation: 'true',
+    sunset: 'Thu, 31 Dec 2099 00:00:00 GMT',
+    link: '</v2/graphql>; rel="successor-version"'
+  }, 'the 101 states the version and its deprecation like any response')
+  t.ok(handshake.headers['x-request-id'])
+  await opened
   ws.send('hi')
   const [reply] = await once(ws, 'message')
   t.equal(String(reply), 'echo:hi')
