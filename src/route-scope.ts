@@ -6,7 +6,7 @@
 // one concern that is not a hook: it must hear how each upstream exchange ended,
 // so the forwarder asks it first and tells it last (plugins/circuit-breaker/).
 import type { FastifyInstance } from 'fastify'
-import versioning from '../plugins/versioning/index.js'
+import versioning, { deprecatedUsageHook } from '../plugins/versioning/index.js'
 import auth from '../plugins/auth/index.js'
 import rateLimit from '../plugins/rate-limit/index.js'
 import proxy from '../plugins/proxy/index.js'
@@ -24,9 +24,12 @@ export default async function routeScope (scope: FastifyInstance, { entry, conte
   const { route } = entry
   const service = context.services.get(route.service)!
   const breaker = context.breakers.get(route.service)!
-  await scope.register(versioning, context.versions.pluginOptions(entry))
+  const versionOptions = context.versions.pluginOptions(entry)
+  await scope.register(versioning, versionOptions)
   // the validation plugin is registered here when it lands (issue 7), in the order above
   await scope.register(auth, { route, authenticator: context.authenticator })
+  const countConsumers = deprecatedUsageHook(versionOptions)
+  if (countConsumers) scope.addHook('onRequest', countConsumers)
   if (context.rateLimiter) await scope.register(rateLimit, { route, limiter: context.rateLimiter, config: context.config.rateLimit })
   await scope.register(proxy, {
     route,

@@ -4,7 +4,7 @@
 // counts the call, and for a deprecated version adds Deprecation, Sunset and a
 // successor-version Link, or answers 410 once the sunset has passed.
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { varyIfNegotiated } from './negotiation.js'
 import { sunsetError } from './errors.js'
 import type { VersionedRoute } from './routes.js'
@@ -22,8 +22,8 @@ export interface VersioningPluginOptions {
 
 // a Link target must stay a URI-reference inside <...>, and Node refuses header
 // values outside Latin-1: anything else in the path is percent-encoded
-const UNSAFE_IN_LINK = /[^\x21-\x7e]|[<>"\\^`{|}]/g
-const linkSafe = (path: string) => path.replace(UNSAFE_IN_LINK, (c) => encodeURIComponent(c))
+const UNSAFE_IN_LINK = /[^\x21-\x7e]|[<>"\\^`{|}]/
+const linkSafe = (path: string) => UNSAFE_IN_LINK.test(path) ? path.replace(new RegExp(UNSAFE_IN_LINK, 'g'), (c) => encodeURIComponent(c)) : path
 
 /** the path after its first segment (the version, maybe percent-encoded), without the query: "/v1/api/w?x" → "/api/w" */
 function unversionedPath (url: string): string {
@@ -49,13 +49,14 @@ async function versioning (scope: FastifyInstance, opts: VersioningPluginOptions
     return
   }
   const enforce = opts.afterSunset === 'gone'
+  const successorPrefix = `/v${successor}`
   scope.addHook('onRequest', (request, reply, done) => {
     stamp(request, reply)
     reply.header('deprecation', deprecation.deprecationHeader)
     reply.header('sunset', deprecation.sunsetHeader)
     let successorPath: string | undefined
     if (successor !== undefined) {
-      successorPath = linkSafe(`/v${successor}${unversionedPath(request.raw.url!)}`)
+      successorPath = linkSafe(successorPrefix + unversionedPath(request.raw.url!))
       reply.header('link', `<${successorPath}>; rel="successor-version"`)
     }
     if (enforce && now() >= deprecation.sunsetMs) {
@@ -64,11 +65,20 @@ async function versioning (scope: FastifyInstance, opts: VersioningPluginOptions
     }
     done()
   })
-  // who still calls a deprecated version: known once auth has run
-  scope.addHook('preHandler', (request, _reply, done) => {
+}
+
+/**
+ * Who still calls a deprecated version: an onRequest hook for the route scope to add
+ * after auth (the consumer is known then). Undefined for a current version. (A
+ * preHandler hook would do too, but would run a whole hook stage per request.)
+ */
+export function deprecatedUsageHook (opts: VersioningPluginOptions): onRequestHookHandler | undefined {
+  if (opts.deprecation === undefined) return undefined
+  const { usage, entry: { version } } = opts
+  return (request, _reply, done) => {
     usage.countConsumer(version, request.consumer?.id ?? 'anonymous')
     done()
-  })
+  }
 }
 
 export default fp(versioning, { name: 'healthpay-versioning', fastify: '5.x' })
