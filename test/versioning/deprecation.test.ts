@@ -2,7 +2,7 @@
 // sunset has passed (on a moved clock), the "serve" override, and the per-version
 // call counts SREs read before a sunset.
 import t from 'tap'
-import { startGateway, startUpstream, servicesFor, call, echo, signToken, bearer, TEST_SECRET, type StartedGateway, type Upstream } from '../helpers.js'
+import { startGateway, startUpstream, servicesFor, call, echo, signToken, bearer, rawExchange, TEST_SECRET, type StartedGateway, type Upstream } from '../helpers.js'
 import { loadConfig } from '../../src/config/index.js'
 
 const SUNSET_HEADER = 'Wed, 30 Jun 2027 00:00:00 GMT'
@@ -164,4 +164,13 @@ t.test('/admin/versions: status, routes, calls per version and who still calls a
   clock.now = SUNSET_MS
   t.equal((await call(`${gw.adminUrl}/admin/versions`, { headers: admin })).json().versions[0].status, 'sunset')
   t.equal((await call(`${gw.adminUrl}/admin/versions`)).status, 401, 'admin auth as everywhere')
+})
+
+t.test('characters a Link target cannot hold are percent-encoded: <, >, " and the like cannot break out of <…>', async (t) => {
+  const { gw } = await setup(t, { deprecated: [{ version: 1, sunset: '2027-06-30' }] })
+  for (const [path, link] of [['/v1/api/a<b>', '/v2/api/a%3Cb%3E'], ['/v1/api/a"b', '/v2/api/a%22b'], ['/v1/api/a{b}|c^d`e', '/v2/api/a%7Bb%7D%7Cc%5Ed%60e']]) {
+    const answer = await rawExchange(gw.url, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
+    t.match(answer, /^HTTP\/1\.1 200 /, path)
+    t.ok(answer.includes(`\r\nlink: <${link}>; rel="successor-version"\r\n`), `${path} → ${link}`)
+  }
 })
