@@ -49,7 +49,7 @@ async function versioning (scope: FastifyInstance, opts: VersioningPluginOptions
     return
   }
   const enforce = opts.afterSunset === 'gone'
-  const successorPrefix = `/v${successor}`
+  const successorPrefix = successor === undefined ? '' : `/v${successor}`
   scope.addHook('onRequest', (request, reply, done) => {
     stamp(request, reply)
     reply.header('deprecation', deprecation.deprecationHeader)

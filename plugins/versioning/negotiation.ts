@@ -32,7 +32,6 @@ export interface Negotiator {
 }
 
 export function createNegotiator (table: RouteTable, policy: VersionPolicy): Negotiator {
-  const supportedTokens = new Set(policy.versions.map(String))
   // the first segments of families, lower-cased: only paths under one are negotiated
   const heads = new Set<string>()
   for (const family of table.families.keys()) {
@@ -63,7 +62,9 @@ export function createNegotiator (table: RouteTable, policy: VersionPolicy): Neg
       if (supportedInPath(url)) return url // the common case, without allocating
       const token = pathVersionToken(url)
       if (token !== undefined) {
-        if (!supportedTokens.has(token)) req[kNegotiated] = checkToken(token, policy, 'path')
+        // an unsupported (or non-canonical: "/v01") version: left for the 404 handler's 400
+        const checked = checkToken(token, policy, 'path')
+        if (!checked.ok) req[kNegotiated] = checked
         return url
       }
       let end = 1
