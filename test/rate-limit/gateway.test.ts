@@ -220,18 +220,27 @@ t.test('a hung Redis: one slow request to find out, then one probe at a time; fa
   const user = bearer(signToken({ sub: 'u-hung' }))
   const timed = async () => { const started = Date.now(); const res = await call(`${gw.url}/v1/api/w`, { headers: user }); return { status: res.status, ms: Date.now() - started } }
   t.equal((await timed()).status, 200)
+  // which requests asked Redis: counted on the limiter's real store (timings alone
+  // flake on a loaded CI machine, where 20 concurrent requests can take 150 ms anyway)
+  const store = (gw.context.rateLimiter as unknown as { shared: { hit: (...args: unknown[]) => unknown } }).shared
+  const realHit = store.hit.bind(store)
+  let asked = 0
+  store.hit = (...args: unknown[]) => { asked++; return realHit(...args) }
   server.pause()
   const pausedAt = Date.now()
   const sequential: Array<{ status: number, ms: number }> = []
   for (let i = 0; i < 10; i++) sequential.push(await timed())
+  const sequentialMs = Date.now() - pausedAt
   t.ok(sequential.every((r) => r.status === 200), 'all served')
-  t.equal(sequential.filter((r) => r.ms >= 150).length, 1, `only the first waited for the timeout: ${sequential.map((r) => r.ms).join(', ')} ms`)
+  t.ok(sequential[0]!.ms >= 150, `the first waited for the command timeout: ${sequential[0]!.ms} ms`)
+  t.ok(asked === 1 || (asked === 2 && sequentialMs > PROBE_INTERVAL_MS), `only the first asked Redis (and a probe, if the loop outlasted the probe interval): ${asked} in ${sequentialMs} ms`)
   // past the probe interval, a burst: one request probes (and waits), the others stay local
   // the failure was seen after the 200 ms command timeout; the probe is due a second later
   await until(() => Date.now() - pausedAt > 200 + PROBE_INTERVAL_MS + 50, 3000, 'the probe interval')
+  asked = 0
   const burst = await Promise.all(Array.from({ length: 20 }, () => timed()))
   t.ok(burst.every((r) => r.status === 200))
-  t.ok(burst.filter((r) => r.ms >= 150).length <= 1, `at most one request of the burst waited: ${burst.filter((r) => r.ms >= 150).length}`)
+  t.ok(asked <= 1, `at most one request of the burst asked Redis: ${asked}`)
   server.resume()
   await until(async () => { await timed(); return gw.context.rateLimiter!.mode === 'redis' }, 5000, 'Redis to be used again')
 })
