@@ -8,6 +8,7 @@ import type { Authenticator } from '../plugins/auth/authenticator.js'
 import type { RateLimiter } from '../plugins/rate-limit/limiter.js'
 import type { ServiceBreaker } from '../plugins/circuit-breaker/breaker.js'
 import type { ApiVersions } from '../plugins/versioning/api-versions.js'
+import type { OperationIndex } from '../plugins/validation/operations.js'
 
 export interface GatewayContext {
   readonly config: GatewayConfig
@@ -23,6 +24,8 @@ export interface GatewayContext {
   readonly rateLimiter: RateLimiter | null
   /** the versioned route table, deprecations and per-version call counts */
   readonly versions: ApiVersions
+  /** request validators of the validating routes, by concrete prefix (from openapi/openapi.yaml) */
+  readonly validators: ReadonlyMap<string, OperationIndex>
   /** true from the moment shutdown starts */
   readonly closing: () => boolean
 }

@@ -15,6 +15,7 @@ import { staticSecurityHeaders } from './security-headers.js'
 import { createRedisClient, closeRedis, waitForRedis, type Redis } from './redis.js'
 import routeScope from './route-scope.js'
 import health from '../plugins/health/index.js'
+import openapi from '../plugins/openapi/index.js'
 import admin from '../plugins/admin/index.js'
 import { Authenticator } from '../plugins/auth/authenticator.js'
 import { RateLimiter } from '../plugins/rate-limit/limiter.js'
@@ -23,6 +24,8 @@ import { UpstreamService, type Lookup } from '../plugins/proxy/upstream-service.
 import { kUpgrade, type UpgradeRequest } from '../plugins/proxy/tunnel.js'
 import { ApiVersions } from '../plugins/versioning/api-versions.js'
 import absentRoute from '../plugins/versioning/absent.js'
+import { compileRouteValidators } from '../plugins/validation/index.js'
+import { loadSpec, type OpenApiDocument } from '../plugins/openapi/spec.js'
 
 export interface GatewayDeps {
   /** DNS resolution for service discovery (tests inject their own) */
@@ -31,6 +34,8 @@ export interface GatewayDeps {
   now?: () => number
   /** where log lines go (default stdout; tests capture them) */
   logStream?: { write: (line: string) => unknown }
+  /** the OpenAPI document requests are validated against (default: openapi/openapi.yaml) */
+  openapi?: OpenApiDocument
 }
 
 export interface Gateway {
@@ -90,6 +95,7 @@ function logTransition (log: FastifyInstance['log'], t: Transition): void {
 export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
   const trust = compileTrust(config.server.trustProxy)
   const versions = new ApiVersions(config.versioning, config.routes, deps.now)
+  const validators = compileRouteValidators(versions.table.routes, () => deps.openapi ?? loadSpec().document)
   const app = Fastify({
     logger: loggerOptions(config, deps.logStream),
     genReqId: (req: IncomingMessage) => {
@@ -142,7 +148,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   if (defaultRetires !== undefined && config.versioning.afterSunset === 'gone') {
     app.log.warn({ defaultVersion: defaultRetires.version, sunset: defaultRetires.sunset }, `the default API version ${defaultRetires.version} is deprecated: from its sunset (${defaultRetires.sunset}) every request that names no version gets 410; move API_DEFAULT_VERSION to a current version before then`)
   }
-  const context: GatewayContext = { config, services, breakers, tunnels, trust, redis, authenticator, rateLimiter, versions, closing: () => closing }
+  const context: GatewayContext = { config, services, breakers, tunnels, trust, redis, authenticator, rateLimiter, versions, validators, closing: () => closing }
   app.decorateRequest('consumer', null)
 
   for (const instance of [app, adminApp]) instance.setErrorHandler(problemErrorHandler)
@@ -179,6 +185,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     })
   }
   await app.register(health, { context })
+  await app.register(openapi)
   // one scope per route and version: /v1/api, /v2/api...; and a 404 where a route is absent in a version
   for (const entry of versions.table.routes) {
     await app.register(routeScope, { prefix: entry.route.prefix, entry, context })

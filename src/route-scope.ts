@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify'
 import versioning, { deprecatedUsageHook } from '../plugins/versioning/index.js'
 import auth from '../plugins/auth/index.js'
 import rateLimit from '../plugins/rate-limit/index.js'
+import validation from '../plugins/validation/index.js'
 import proxy from '../plugins/proxy/index.js'
 import { createFallback } from '../plugins/circuit-breaker/fallback.js'
 import type { VersionedRoute } from '../plugins/versioning/routes.js'
@@ -26,11 +27,12 @@ export default async function routeScope (scope: FastifyInstance, { entry, conte
   const breaker = context.breakers.get(route.service)!
   const versionOptions = context.versions.pluginOptions(entry)
   await scope.register(versioning, versionOptions)
-  // the validation plugin is registered here when it lands (issue 7), in the order above
   await scope.register(auth, { route, authenticator: context.authenticator })
   const countConsumers = deprecatedUsageHook(versionOptions)
   if (countConsumers) scope.addHook('onRequest', countConsumers)
   if (context.rateLimiter) await scope.register(rateLimit, { route, limiter: context.rateLimiter, config: context.config.rateLimit })
+  const operations = context.validators.get(route.prefix)
+  if (operations !== undefined) await scope.register(validation, { operations })
   await scope.register(proxy, {
     route,
     service,

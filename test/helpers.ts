@@ -72,10 +72,11 @@ export async function startUpstream (t: Test, handler: UpstreamHandler = echo('u
 export const specRoutes = defaultRoutes
 
 /**
- * The SPEC routes made public: what testConfig uses unless `routes` is given, so
- * tests of other concerns need no credentials (test/auth/ uses specRoutes()).
+ * The SPEC routes made public and not validated: what testConfig uses unless
+ * `routes` is given, so tests of other concerns need no credentials and may send
+ * any body (test/auth/ uses specRoutes(); test/validation/ turns validation on).
  */
-export const openRoutes = (): unknown[] => defaultRoutes().map((r) => ({ ...(r as object), auth: 'public', roles: [] }))
+export const openRoutes = (): unknown[] => defaultRoutes().map((r) => ({ ...(r as object), auth: 'public', roles: [], validate: false }))
 
 /** A config for tests: loopback, random ports, quiet logs, active checks off unless asked, open routes, no rate limits. */
 export function testConfig (overrides: Record<string, any> = {}): ReturnType<typeof resolveConfig> {

@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher } from 'undici'
 import { performance } from 'node:perf_hooks'
 import { requestHeaderBuilder, responseHeaderBuilder, type ForwardedFacts, type HeaderTransform } from './headers.js'
-import { requestBody, type LazyBody } from './request-body.js'
+import { requestBody, LazyBody } from './request-body.js'
 import { openTunnel, kUpgrade, type TunnelRegistry, type UpgradeRequest } from './tunnel.js'
 import { NoHealthyTargetError, UpstreamUnreachableError, UpstreamTimeoutError, BadUpstreamResponseError } from './errors.js'
 import { BodyTimeoutError, InternalError } from '../../src/errors.js'
@@ -67,7 +67,8 @@ interface Exchange {
   request: FastifyRequest
   reply: FastifyReply
   path: string
-  body: LazyBody | null
+  /** streamed from the client, or already read whole (a validated JSON body) */
+  body: LazyBody | Buffer | null
   /** performance.now() by which the answer must have started, retries included */
   deadline: number
   /** a half-open trial: never retried, so the service sees exactly the admitted trials */
@@ -231,7 +232,7 @@ export function createForwarder (opts: ForwarderOptions) {
     if (ex.trial) return undefined
     const tried = ex.tried ?? (ex.tried = [])
     if (tried.length >= retry.attempts) return undefined
-    if (ex.body !== null && ex.body.started) return undefined
+    if (ex.body instanceof LazyBody && ex.body.started) return undefined
     if (reached && !IDEMPOTENT.has(ex.request.method)) return undefined
     tried.push(failed)
     const delay = backoff(tried.length)
@@ -293,7 +294,7 @@ export function createForwarder (opts: ForwarderOptions) {
     }
     // the deadline ran out while the service waited for the client's next body bytes:
     // a slow upload is the client's doing, and must not open the service's breaker
-    if (err === HEADERS_TIMEOUT && ex.body !== null && ex.body.awaitingClient) {
+    if (err === HEADERS_TIMEOUT && ex.body instanceof LazyBody && ex.body.awaitingClient) {
       finish(ex, 'neutral')
       reply.header('connection', 'close')
       reply.send(new BodyTimeoutError(timeoutMs))
@@ -366,7 +367,7 @@ export function createForwarder (opts: ForwarderOptions) {
       return reply
     }
     // before the breaker: a body refused here must not take a half-open trial slot
-    const body = requestBody(raw, bodyLimit)
+    const body = Buffer.isBuffer(request.body) ? request.body : requestBody(raw, bodyLimit)
     const ticket = breaker.admit()
     if (ticket === REFUSED) {
       fallback(request, reply)

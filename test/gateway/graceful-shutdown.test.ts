@@ -40,7 +40,8 @@ t.test('SIGTERM: in-flight requests all complete, then exit 0', async (t) => {
   const { child, url, output } = await startServer(t, { COMMAND_SERVICE_URL: up.url, QUERY_SERVICE_URL: up.url, SHUTDOWN_TIMEOUT_MS: '5000' })
   const inflight = [
     ...Array.from({ length: 8 }, (_, i) => call(`${url}/v1/api/wallets/w${i}`, { headers: auth })),
-    ...Array.from({ length: 4 }, (_, i) => call(`${url}/v1/commands/wallets`, { method: 'POST', body: `{"i":${i}}`, headers: auth }))
+    // valid commands: the command routes validate bodies against openapi/openapi.yaml by default
+    ...Array.from({ length: 4 }, (_, i) => call(`${url}/v1/commands/wallets`, { method: 'POST', body: `{"ownerId":"u-${i}","currency":"EGP"}`, headers: { ...auth, 'content-type': 'application/json' } }))
   ]
   await until(() => held.length === 12, 5000, 'all 12 requests to reach the upstream')
   const exited = once(child, 'exit')
@@ -48,7 +49,7 @@ t.test('SIGTERM: in-flight requests all complete, then exit 0', async (t) => {
   child.kill('SIGTERM')
   const results = await Promise.all(inflight)
   t.same(results.map((r) => r.status), Array(12).fill(200), 'every in-flight request completed')
-  t.same(results.slice(8).map((r) => r.json().body), ['{"i":0}', '{"i":1}', '{"i":2}', '{"i":3}'])
+  t.same(results.slice(8).map((r) => r.json().body), [0, 1, 2, 3].map((i) => `{"ownerId":"u-${i}","currency":"EGP"}`))
   const [code, signal] = await exited
   t.equal(code, 0, 'exit code 0')
   t.equal(signal, null)
