@@ -1,8 +1,9 @@
 // The sample query service (CQRS read side) that the gateway fronts on
 // /v1/api/*, /v1/graphql and the same under /v2 (see api-versions.ts: one
 // plugin per version, same handlers). v2 REST shows money as { amountMinor,
-// currency } where v1 has a decimal; GraphQL is the same in both. It only
-// reads the store the command service writes.
+// currency } where v1 has a decimal; GraphQL is the same in both. REST only
+// reads the store the command service writes; GraphQL also has mutations,
+// which write through the same store commands (graphql/mutations.ts).
 // Run directly: node dist/examples/query-service.js
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import { API_VERSIONS } from './api-versions.js'

@@ -2,6 +2,7 @@
 // held in minor units (piastres/cents) so balances never drift by float error;
 // the *View types are what API v1 returns, in major units (API v2 writes their
 // money fields as { amountMinor, currency }: see money.ts and api-versions.ts).
+import type { Amount } from './money.js'
 
 export type Channel = 'wallet' | 'payment' | 'medcard' | 'claim' | 'analytics'
 
@@ -187,4 +188,40 @@ export interface SeedData {
   medcards: MedCard[]
   claims: Claim[]
   providers: Provider[]
+}
+
+// ---- inputs and results of the commands ---------------------------------------------
+
+export interface PaymentInput {
+  providerId: string
+  /** checked like a deposit's amount */
+  amount: Amount
+  method: PaymentMethod
+  /** required for method `wallet` (and the only method it applies to) */
+  walletId?: string
+  /** for a wallet payment, the wallet's currency (a different one is a conflict); otherwise EGP unless given */
+  currency?: Currency
+  description?: string
+}
+
+/** What a wallet command changed: the wallet and, when money moved, the ledger line. */
+export interface WalletChange {
+  wallet: WalletView
+  transaction?: TransactionView
+}
+
+export interface PaymentChange {
+  payment: Payment
+  /** the wallet and its ledger line, when money moved on a wallet */
+  wallet?: WalletView
+  transaction?: TransactionView
+}
+
+export interface ClaimInput {
+  medcardId: string
+  providerId: string
+  category: BenefitCategory
+  /** checked like a deposit's amount */
+  amount: Amount
+  description?: string
 }

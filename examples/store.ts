@@ -1,16 +1,19 @@
 // The one in-memory data store behind both sample services. The command
-// service writes through the command methods; the query service only reads.
-// In the demo both share this module's `store`, so a write is visible to the
-// read side at once and every change is announced on the `event` channel.
+// service's REST commands and the query service's GraphQL mutations write
+// through the command methods (one set of rules either way); everything else
+// only reads. In the demo both share this module's `store`, so a write is
+// visible to the read side at once and every change is announced on `event`.
+// Payments, MedCards and claims live in a CareDesk (store-care.ts).
 import { EventEmitter } from 'node:events'
 import { createHash, randomBytes } from 'node:crypto'
 import { amountToMinor, fromMinor, type Amount } from './money.js'
+import { CareDesk } from './store-care.js'
 import { ProblemError, notFound } from './problem.js'
 import { passwordMatches, hashPassword } from './password.js'
 import { DEMO_PASSWORD, seedData } from './seed.js'
 import type {
-  Claim, Currency, MedCard, Payment, Provider, PublicUser, StoreEvent, TransactionRecord,
-  TransactionType, TransactionView, User, WalletRecord, WalletView
+  Claim, ClaimInput, Currency, MedCard, Payment, PaymentChange, PaymentInput, Provider, PublicUser, StoreEvent,
+  TransactionRecord, TransactionType, TransactionView, User, WalletChange, WalletRecord, WalletView
 } from './store-types.js'
 
 export * from './store-types.js'
@@ -20,11 +23,6 @@ export { fromMinor, toMinor, type Amount } from './money.js'
 export interface StoreOptions {
   /** the clock; tests pass a fixed one */
   now?: () => number
-}
-
-export interface WalletChange {
-  wallet: WalletView
-  transaction?: TransactionView
 }
 
 const REFRESH_TOKEN_TTL_MS = 7 * 86_400_000
@@ -52,10 +50,7 @@ export class Store extends EventEmitter<{ event: [StoreEvent] }> {
   /** oldest first; lists read it backwards (newest first) */
   private readonly transactions: TransactionRecord[]
   private readonly transactionsById = new Map<string, TransactionRecord>()
-  private readonly payments: Payment[]
-  private readonly medcards: MedCard[]
-  private readonly claims: Claim[]
-  private readonly providers: Provider[]
+  private readonly care: CareDesk
   /** refresh tokens by SHA-256 hash: the store never holds a usable token */
   private readonly refreshTokens = new Map<string, { userId: string, expiresAt: number }>()
   private transactionSeq: number
@@ -71,10 +66,20 @@ export class Store extends EventEmitter<{ event: [StoreEvent] }> {
     this.transactions = seed.transactions
     for (const t of this.transactions) this.transactionsById.set(t.id, t)
     this.transactionSeq = this.transactions.length
-    this.payments = seed.payments
-    this.medcards = seed.medcards
-    this.claims = seed.claims
-    this.providers = seed.providers
+    this.care = new CareDesk({
+      isoNow: () => this.isoNow(),
+      announce: (channel, event, subject, data) => this.announce(channel, event, subject, data),
+      assertPayable: (walletId, amount, currency) => {
+        const w = this.activeWallet(walletId)
+        if (currency !== undefined && currency !== w.currency) {
+          throw new ProblemError(409, 'currency-mismatch', `Wallet ${w.id} holds ${w.currency}; it cannot pay in ${currency}`)
+        }
+        const minor = amountToMinor(amount)
+        this.assertFunds(w, minor)
+        return { minor, ownerId: w.ownerId, currency: w.currency }
+      },
+      post: (walletId, type, minor, description, paymentId) => this.post(this.activeWallet(walletId), type, minor, paymentId, description, null, paymentId)
+    }, seed)
   }
 
   private isoNow (): string {
@@ -148,15 +153,15 @@ export class Store extends EventEmitter<{ event: [StoreEvent] }> {
   }
 
   /** newest first */
-  listPayments (): readonly Payment[] { return [...this.payments].reverse() }
-  findPayment (id: string): Payment | undefined { return this.payments.find((p) => p.id === id) }
-  listMedcards (): readonly MedCard[] { return this.medcards }
-  findMedcard (id: string): MedCard | undefined { return this.medcards.find((m) => m.id === id) }
+  listPayments (): readonly Payment[] { return [...this.care.payments].reverse() }
+  findPayment (id: string): Payment | undefined { return this.care.findPayment(id) }
+  listMedcards (): readonly MedCard[] { return this.care.medcards }
+  findMedcard (id: string): MedCard | undefined { return this.care.findMedcard(id) }
   /** newest first */
-  listClaims (): readonly Claim[] { return [...this.claims].reverse() }
-  findClaim (id: string): Claim | undefined { return this.claims.find((c) => c.id === id) }
-  listProviders (): readonly Provider[] { return this.providers }
-  findProvider (id: string): Provider | undefined { return this.providers.find((p) => p.id === id) }
+  listClaims (): readonly Claim[] { return [...this.care.claims].reverse() }
+  findClaim (id: string): Claim | undefined { return this.care.findClaim(id) }
+  listProviders (): readonly Provider[] { return this.care.providers }
+  findProvider (id: string): Provider | undefined { return this.care.findProvider(id) }
 
   // ---- commands (the write side) ------------------------------------------
 
@@ -232,6 +237,17 @@ export class Store extends EventEmitter<{ event: [StoreEvent] }> {
     return this.stateChanged(w, 'wallet.closed', {})
   }
 
+  // ---- payments, claims and MedCards (store-care.ts has the rules) -------------
+
+  createPayment (payerId: string, input: PaymentInput): PaymentChange { return this.care.createPayment(payerId, input) }
+  refundPayment (paymentId: string, reason?: string): PaymentChange { return this.care.refundPayment(paymentId, reason) }
+  submitClaim (input: ClaimInput): Claim { return this.care.submitClaim(input) }
+  reviewClaim (claimId: string): Claim { return this.care.reviewClaim(claimId) }
+  approveClaim (claimId: string, approvedAmount?: Amount): Claim { return this.care.approveClaim(claimId, approvedAmount) }
+  rejectClaim (claimId: string, reason: string): Claim { return this.care.rejectClaim(claimId, reason) }
+  suspendMedcard (medcardId: string, reason: string): MedCard { return this.care.suspendMedcard(medcardId, reason) }
+  reactivateMedcard (medcardId: string): MedCard { return this.care.reactivateMedcard(medcardId) }
+
   private existingWallet (id: string): WalletRecord {
     const w = this.wallets.get(id)
     if (w === undefined) throw notFound('wallet', id)
@@ -254,7 +270,7 @@ export class Store extends EventEmitter<{ event: [StoreEvent] }> {
     }
   }
 
-  private post (w: WalletRecord, type: TransactionType, minor: number, reference: string | null, description: string, counterparty: string | null): WalletChange {
+  private post (w: WalletRecord, type: TransactionType, minor: number, reference: string | null, description: string, counterparty: string | null, paymentId: string | null = null): WalletChange {
     const credit = type === 'deposit' || type === 'transfer_in' || type === 'refund'
     const at = this.isoNow()
     w.balanceMinor += credit ? minor : -minor
@@ -271,7 +287,7 @@ export class Store extends EventEmitter<{ event: [StoreEvent] }> {
       reference,
       description,
       counterpartyWalletId: counterparty,
-      paymentId: null,
+      paymentId,
       createdAt: at
     }
     this.transactions.push(t)

@@ -9,6 +9,7 @@ import SwaggerParser from '@apidevtools/swagger-parser'
 import type { RouteOptions } from 'fastify'
 import { buildCommandService } from '../../examples/command-service.js'
 import { buildQueryService } from '../../examples/query-service.js'
+import { astFromValue, print } from 'graphql'
 import { buildGraphqlSchema } from '../../examples/graphql-schema.js'
 import { createStore } from '../../examples/store.js'
 import { specRoutes } from '../helpers.js'
@@ -292,21 +293,34 @@ t.test('v2 differs from v1 in money only', async (t) => {
   t.same(valueAt(doc, '/components/schemas/WalletConflictProblemV2/allOf/1/properties/balance'), { $ref: '#/components/schemas/MoneyV2' }, '409 amounts are money objects in v2')
 })
 
-t.test('the GraphQL description names every query, mutation and subscription of the schema', async (t) => {
+t.test('the GraphQL description names every query, mutation and subscription of the schema: 15, 15 and 5', async (t) => {
   const schema = buildGraphqlSchema()
   const names = (type: { getFields: () => Record<string, unknown> } | null | undefined) => Object.keys(type?.getFields() ?? {})
   const queries = names(schema.getQueryType())
   const mutations = names(schema.getMutationType())
   const subscriptions = names(schema.getSubscriptionType())
+  t.same([queries.length, mutations.length, subscriptions.length], [15, 15, 5], 'the 15 queries, 15 mutations and 5 subscriptions the platform promises')
   const description: string = doc.components.pathItems.Graphql.description
+  // each is written as in SDL: `name(args): Type`, or `name: Type` without arguments
+  const listed = (name: string) => new RegExp(`\`${name}[(:]`)
   t.match(description, `**Queries (${queries.length})**`)
-  for (const q of queries) t.match(description, `\`${q}(`, `query ${q}`)
-  if (mutations.length === 0) t.match(description, '**Mutations**: none')
-  else t.match(description, `**Mutations (${mutations.length})**`)
-  for (const m of mutations) t.match(description, `\`${m}(`, `mutation ${m}`)
+  for (const q of queries) t.match(description, listed(q), `query ${q}`)
+  t.match(description, `**Mutations (${mutations.length})**`)
+  for (const m of mutations) t.match(description, listed(m), `mutation ${m}`)
   t.match(description, `**Subscriptions (${subscriptions.length})**`)
-  for (const s of subscriptions) t.match(description, `\`${s}(`, `subscription ${s}`)
-  t.comment(`GraphQL schema: ${queries.length} queries (${queries.join(', ')}), ${mutations.length} mutations, ${subscriptions.length} subscriptions (${subscriptions.join(', ')})`)
+  for (const s of subscriptions) t.match(description, listed(s), `subscription ${s}`)
+  // and with the schema's own signature, so the published arguments cannot drift from it
+  for (const type of [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()]) {
+    for (const field of Object.values(type?.getFields() ?? {})) {
+      const args = field.args.map((a) => `${a.name}: ${String(a.type)}${a.defaultValue === undefined ? '' : ` = ${print(astFromValue(a.defaultValue, a.type)!)}`}`)
+      const signature = `${field.name}${args.length === 0 ? '' : `(${args.join(', ')})`}: ${String(field.type)}`
+      t.ok(description.includes(`\`${signature}\``), `${type?.name}.${signature}`)
+    }
+  }
+  const operationsPart = description.slice(0, description.indexOf('**Types**'))
+  const written = [...operationsPart.matchAll(/`([A-Za-z]+)[(:]/g)].map((m) => m[1])
+  t.same(written.sort(), [...queries, ...mutations, ...subscriptions].sort(), 'each once, and no operation the schema lacks')
+  t.comment(`GraphQL schema: ${queries.length} queries (${queries.join(', ')}), ${mutations.length} mutations (${mutations.join(', ')}), ${subscriptions.length} subscriptions (${subscriptions.join(', ')})`)
 })
 
 // ---- the document against the services' own request schemas --------------------------------
