@@ -12,7 +12,7 @@ export const PROBLEM_BASE = 'https://healthpay.dev/problems/'
 
 export const RouteNotFoundError = createError<[string, string]>('GW_ROUTE_NOT_FOUND', 'No route matches %s %s; see /openapi.json for the published API', 404)
 export const ShuttingDownError = createError('GW_SHUTTING_DOWN', 'This gateway instance is shutting down; retry the request (another instance will take it)', 503)
-export const BadPathError = createError('GW_REQUEST_BAD_PATH', 'The request path is not in normal form (a "." or ".." segment, "//", ";", a backslash, or an encoded "/", "\\" or ";"); send a normalized path', 400)
+export const BadPathError = createError('GW_REQUEST_BAD_PATH', 'The request path is not in normal form (a "." or ".." segment, "//", ";", "#", a backslash, or an encoded "/", "\\" or ";"); send a normalized path', 400)
 export const BodyTimeoutError = createError<[number]>('GW_REQUEST_TIMEOUT', 'The request body was not received within %d ms', 408)
 export const BodyTooLargeError = createError<[number]>('GW_REQUEST_BODY_TOO_LARGE', 'The request body exceeds the limit of %d bytes', 413)
 export const InternalError = createError('GW_INTERNAL', 'The gateway failed to handle this request; quote the requestId when reporting it', 500)

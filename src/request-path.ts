@@ -9,7 +9,8 @@
 export function isAmbiguousPath (url: string): boolean {
   const q = url.indexOf('?')
   const path = q === -1 ? url : url.slice(0, q)
-  if (path.includes('//') || path.includes(';') || path.includes('\\')) return true
+  // "#" never belongs in a request target (RFC 9112 §3.2): the router stops at it, a validator may not
+  if (path.includes('//') || path.includes(';') || path.includes('\\') || path.includes('#')) return true
   if (path.indexOf('.') === -1 && path.indexOf('%') === -1) return false
   if (/%(2f|5c|3b)/i.test(path)) return true
   let decoded: string

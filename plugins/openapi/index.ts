@@ -17,12 +17,11 @@
 // /openapi.yaml are the two small routes below, from the same loadSpec() document.
 // Swagger UI is pointed at /openapi.json (its own /docs/json and /docs/yaml answer the
 // same per-request document).
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import swagger, { type FastifyStaticSwaggerOptions, type StaticDocumentSpec } from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { parseDocument, isMap, isScalar, type Document, type YAMLMap } from 'yaml'
 import { loadSpec, type OpenApiDocument } from './spec.js'
-import { BoundedCache } from '../../src/bounded-cache.js'
 import { downloadUrl, inlinePathItemRefs } from './ui-plugins.js'
 
 export interface OpenApiOptions {
@@ -75,30 +74,57 @@ function yamlWithServers (base: Document, origin: string): string {
   return doc.toString()
 }
 
+// stands for the request's origin in the pre-rendered document (.invalid: RFC 6761, never a real host)
+const PLACEHOLDER = 'http://request-origin.invalid'
+
 const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 async function openapi (app: FastifyInstance, options: OpenApiOptions): Promise<void> {
   const { text, document } = options.spec ?? loadSpec()
   const fixed = hasServers(document)
-  const json = JSON.stringify(document)
   const yamlBase = fixed ? undefined : parseDocument(text)
   if (yamlBase !== undefined && !isMap(yamlBase.contents)) throw new Error('openapi/openapi.yaml: the document is not a YAML mapping')
-  // renderings per origin: a few Host values in practice; bounded against made-up ones
-  const rendered = new BoundedCache<string, string>(64)
+  // Rendered once, around a placeholder origin: a request then costs two string
+  // concatenations, whatever its Host (re-rendering the YAML per new Host took
+  // 70–265 ms of event loop each: a cheap way to stall the gateway). The origin is
+  // http(s)://host[:port] (requestOrigin's pattern), safe inside a JSON string and a
+  // double-quoted YAML scalar alike.
+  const json = JSON.stringify(document)
+  const split = (rendered: string): [string, string] => {
+    const at = rendered.indexOf(PLACEHOLDER)
+    if (at === -1 || rendered.indexOf(PLACEHOLDER, at + 1) !== -1) throw new Error('openapi: the servers placeholder must appear exactly once')
+    return [rendered.slice(0, at), rendered.slice(at + PLACEHOLDER.length)]
+  }
+  const around = fixed
+    ? undefined
+    : { json: split(JSON.stringify(withServers(document, PLACEHOLDER))), yaml: split(yamlWithServers(yamlBase!, PLACEHOLDER)) }
 
   const render = (format: 'json' | 'yaml', origin: string | undefined): string => {
-    if (fixed || origin === undefined) return format === 'json' ? json : text
-    const key = `${format} ${origin}`
-    let body = rendered.get(key)
-    if (body === undefined) {
-      body = format === 'json' ? JSON.stringify(withServers(document, origin)) : yamlWithServers(yamlBase!, origin)
-      rendered.set(key, body, Infinity)
-    }
-    return body
+    if (around === undefined || origin === undefined) return format === 'json' ? json : text
+    const [before, after] = around[format]
+    return before + origin + after
+  }
+  // the answer depends on these when servers come from the request: caches must key on them
+  const vary = fixed ? undefined : 'Host, X-Forwarded-Host, X-Forwarded-Proto'
+  const serve = (format: 'json' | 'yaml') => (request: FastifyRequest, reply: FastifyReply) => {
+    if (vary !== undefined) reply.header('vary', vary)
+    return reply.type(format === 'json' ? JSON_TYPE : YAML_TYPE).send(render(format, requestOrigin(request)))
   }
 
-  app.get('/openapi.json', (request, reply) => reply.type(JSON_TYPE).send(render('json', requestOrigin(request))))
-  app.get('/openapi.yaml', (request, reply) => reply.type(YAML_TYPE).send(render('yaml', requestOrigin(request))))
+  app.get('/openapi.json', serve('json'))
+  app.get('/openapi.yaml', serve('yaml'))
+  // @fastify/swagger-ui's own /docs/json and /docs/yaml would serialise the document on
+  // every request: answered here from the same renderings before its handlers run
+  const docsJson = `${DOCS_PREFIX}/json`
+  const docsYaml = `${DOCS_PREFIX}/yaml`
+  const serveJson = serve('json')
+  const serveYaml = serve('yaml')
+  app.addHook('onRequest', (request, reply, done) => {
+    const path = request.url.split('?', 1)[0]
+    if (path === docsJson) { serveJson(request, reply); return }
+    if (path === docsYaml) { serveYaml(request, reply); return }
+    done()
+  })
 
   // helmet's CSP (src/security-headers.ts) carries upgrade-insecure-requests: right behind
   // TLS, but a browser that reached /docs over plain HTTP at any host other than localhost

@@ -3,6 +3,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, HTTPMethods } from 'fastify'
 import { createForwarder, type ForwarderOptions } from './forward.js'
+import { PassThrough } from 'node:stream'
+import { BodyTimeoutError } from '../../src/errors.js'
 
 export type ProxyPluginOptions = ForwarderOptions
 
@@ -16,6 +18,9 @@ declare module 'fastify' {
   }
 }
 
+// the media types the JSON parser below takes (media type names are case-insensitive)
+const JSON_BODY = /^\s*application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
+
 // TRACE is left out on purpose (cross-site tracing); CONNECT never reaches Fastify.
 export const METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 
@@ -28,6 +33,38 @@ async function proxy (scope: FastifyInstance, opts: ProxyPluginOptions): Promise
     const keep = (_request: unknown, body: string | Buffer, done: (err: null, body: Buffer) => void) => done(null, body as Buffer)
     scope.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, keep)
     scope.addContentTypeParser(/^application\/[\w.+-]+\+json$/i, { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, keep)
+    // the body must arrive within the route's timeout, as a streamed one must: a client
+    // trickling bytes would otherwise hold the connection (and up to the body limit) forever
+    const timeoutMs = opts.route.timeoutMs ?? opts.service.timeoutMs
+    // a body the parser gave up on (413) never ends: its timer goes with the response
+    const bodyTimers = new WeakMap<object, NodeJS.Timeout>()
+    const clearBodyTimer = (request: object) => clearTimeout(bodyTimers.get(request))
+    scope.addHook('onResponse', (request, _reply, done) => { clearBodyTimer(request); done() })
+    scope.addHook('onRequestAbort', (request, done) => { clearBodyTimer(request); done() })
+    scope.addHook('preParsing', (request, reply, payload, done) => {
+      // only a body the JSON parser will read: others stream through the forwarder, with its own deadline
+      const type = request.headers['content-type']
+      const length = request.headers['content-length']
+      const hasBody = (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined
+      if (!hasBody || type === undefined || !JSON_BODY.test(type)) {
+        done(null, payload)
+        return
+      }
+      // the parser reads a pass-through that can fail on its own: failing the client's
+      // request stream itself would drop the connection before any answer
+      const body = new PassThrough()
+      // (the parser listens while it reads; one that stopped early, a 413, must not leave the error unheard)
+      body.on('error', () => {})
+      const timer = setTimeout(() => {
+        payload.unpipe(body)
+        reply.header('connection', 'close')
+        body.destroy(new BodyTimeoutError(timeoutMs))
+      }, timeoutMs)
+      bodyTimers.set(request, timer)
+      body.once('end', () => clearTimeout(timer))
+      payload.once('error', (err) => body.destroy(err))
+      done(null, payload.pipe(body))
+    })
   }
   const handler = createForwarder(opts)
   const config = { routeName: opts.route.name, service: opts.service.name }

@@ -21,6 +21,12 @@ const mediaType = (header: string): string => {
   const semi = header.indexOf(';')
   return (semi === -1 ? header : header.slice(0, semi)).trim().toLowerCase()
 }
+// JSON is UTF-8 (RFC 8259 §8.1): another charset would be read one way here, another upstream
+const OTHER_CHARSET = /;\s*charset\s*=\s*(?!"?utf-?8"?\s*(?:;|$))/i
+// invalid UTF-8 is refused, not replaced with U+FFFD: the upstream gets the raw bytes
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+/** a 400 lists at most this many violations (a small body can carry thousands) */
+export const MAX_LISTED = 50
 
 async function validation (scope: FastifyInstance, { operations }: ValidationPluginOptions): Promise<void> {
   scope.addHook('preValidation', (request, reply, done) => {
@@ -36,12 +42,18 @@ async function validation (scope: FastifyInstance, { operations }: ValidationPlu
     const { operation, params } = match
     const errors: Violation[] = operation.checkParameters(params, request.query as Record<string, unknown>)
     const spec = operation.body
-    if (spec !== undefined) {
+    const body = request.body as Buffer | undefined
+    const sent = (body !== undefined && body.length > 0) || (body === undefined && hasBody(request.headers))
+    if (spec === undefined) {
+      // checked or refused, never forwarded unchecked
+      if (sent) errors.push({ in: 'body', path: '/', message: 'is not allowed: this operation takes no body' })
+    } else {
       const type = request.headers['content-type']
-      const body = request.body as Buffer | undefined
-      const sent = (body !== undefined && body.length > 0) || (body === undefined && hasBody(request.headers))
-      // only the media types the operation lists: the service behind it parses those
-      if (sent && (type === undefined || !spec.mediaTypes.includes(mediaType(type)) || body === undefined)) {
+      const encoding = request.headers['content-encoding']
+      // only the media types the operation lists (the service behind it parses those), as
+      // plain UTF-8: a compressed or otherwise encoded body cannot be checked
+      if (sent && (type === undefined || !spec.mediaTypes.includes(mediaType(type)) || OTHER_CHARSET.test(type) ||
+          (encoding !== undefined && encoding.toLowerCase() !== 'identity') || body === undefined)) {
         done(unsupportedMediaType(spec.mediaTypes))
         return
       }
@@ -50,14 +62,14 @@ async function validation (scope: FastifyInstance, { operations }: ValidationPlu
       } else {
         let value: unknown
         try {
-          value = JSON.parse(body!.toString('utf8'))
+          value = JSON.parse(utf8.decode(body!))
         } catch {
-          errors.push({ in: 'body', path: '/', message: 'is not valid JSON' })
+          errors.push({ in: 'body', path: '/', message: 'is not valid JSON (UTF-8)' })
         }
         if (value !== undefined && !spec.check(value)) errors.push(...violations('body', spec.check.errors))
       }
     }
-    done(errors.length > 0 ? validationFailed(errors) : undefined)
+    done(errors.length > 0 ? validationFailed(errors, MAX_LISTED) : undefined)
   })
 }
 

@@ -123,16 +123,47 @@ export function compileOperations (document: OpenApiDocument, prefix: string, aj
 
 /** One Ajv for a document: the document itself is added once, so $refs into components resolve. */
 export function createAjv (document: OpenApiDocument) {
-  // strict off: OpenAPI adds keywords (example, discriminator, xml...) JSON Schema does not know;
-  // multipleOfPrecision: 19.99 / 0.01 is 1998.9999999999998 in binary floating point
-  const options = { strict: false, allErrors: true, validateFormats: true, multipleOfPrecision: 9 }
+  // strict off: OpenAPI adds keywords (example, discriminator, xml...) JSON Schema does not know
+  const options = { strict: false, allErrors: true, validateFormats: true }
   const ajv = new Ajv2020({ ...options, coerceTypes: false })
-  addFormats(ajv)
-  ajv.addSchema(structuredClone(document), 'openapi')
   const coercing = new Ajv2020({ ...options, coerceTypes: 'array' })
-  addFormats(coercing)
-  coercing.addSchema(structuredClone(document), 'openapi')
+  for (const instance of [ajv, coercing]) {
+    addFormats(instance)
+    // multipleOf on the decimal digits, not on a float division: 19.99 / 0.01 is
+    // 1998.9999999999998, and a tolerance (Ajv's multipleOfPrecision) would in turn let
+    // 19.990000000001 pass as "two decimals"
+    instance.removeKeyword('multipleOf')
+    instance.addKeyword({
+      keyword: 'multipleOf',
+      type: 'number',
+      schemaType: 'number',
+      error: { message: (cxt) => `must be a multiple of ${String(cxt.schema)}` },
+      validate: (factor: number, data: number) => isMultipleOf(data, factor)
+    })
+    instance.addSchema(structuredClone(document), 'openapi')
+  }
   return { body: ajv, parameters: coercing }
+}
+
+/** Digits after the point of a number as JavaScript writes it shortest: 19.99 → 2, 1e-7 → 7, 5 → 0. */
+function decimals (n: number): number {
+  const text = String(n)
+  const e = text.indexOf('e-')
+  const mantissa = e === -1 ? text : text.slice(0, e)
+  const dot = mantissa.indexOf('.')
+  return (dot === -1 ? 0 : mantissa.length - dot - 1) + (e === -1 ? 0 : Number(text.slice(e + 2)))
+}
+
+/** Exact for any factor with up to 15 decimals: both sides scaled to integers first. */
+export function isMultipleOf (value: number, factor: number): boolean {
+  if (!Number.isFinite(value) || !(factor > 0)) return false
+  const places = decimals(factor)
+  if (decimals(value) > places) return false
+  const scale = 10 ** places
+  const scaledValue = Math.round(value * scale)
+  const scaledFactor = Math.round(factor * scale)
+  if (!Number.isSafeInteger(scaledValue)) return Number.isInteger(value / factor)
+  return scaledValue % scaledFactor === 0
 }
 
 function parameterChecker (ajv: ReturnType<typeof createAjv>, parameters: any[]): CompiledOperation['checkParameters'] {

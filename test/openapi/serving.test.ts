@@ -29,7 +29,7 @@ t.test('/openapi.json: the YAML file\'s document as JSON, servers from the reque
   t.same(withoutServers(doc), file, 'the same document, servers aside')
   t.same(doc.servers, [{ url: `http://${hostOf(gw.url)}` }])
   t.equal(res.headers['x-api-version'], undefined, 'an unversioned gateway endpoint')
-  t.equal(res.headers.vary, undefined)
+  t.equal(res.headers.vary, 'Host, X-Forwarded-Host, X-Forwarded-Proto', 'servers come from the request: caches must key on what it came from')
 })
 
 t.test('/openapi.yaml: YAML of the same document, the file\'s comments kept', async (t) => {
@@ -61,6 +61,23 @@ t.test('servers follows the Host header', async (t) => {
   t.equal(odd.status, 200)
   t.equal(odd.json().servers, undefined)
   t.equal(parse((await call(`${gw.url}/openapi.yaml`, { headers: { host: 'a b' } })).text).servers, undefined)
+})
+
+t.test('many Host values: each answer names its own origin, from one rendering (no per-Host re-render, no cache to fill)', async (t) => {
+  const gw = await startGateway(t)
+  const file = fileDocument()
+  for (let i = 0; i < 100; i++) {
+    const host = i % 2 === 0 ? `h${i}.example:${8000 + i}` : `[::${i.toString(16)}]`
+    const [json, yaml] = await Promise.all([call(`${gw.url}/openapi.json`, { headers: { host } }), call(`${gw.url}/docs/yaml`, { headers: { host } })])
+    const fromJson = json.json()
+    const fromYaml = parse(yaml.text)
+    t.same(fromJson.servers, [{ url: `http://${host}` }], host)
+    t.same(fromYaml.servers, [{ url: `http://${host}` }], `${host} (YAML)`)
+    if (i === 0) {
+      t.same(withoutServers(fromJson), file)
+      t.same(withoutServers(fromYaml), file)
+    }
+  }
 })
 
 t.test('X-Forwarded-Proto/Host count only from a peer TRUST_PROXY trusts', async (t) => {

@@ -182,10 +182,10 @@ t.test('a body over BODY_LIMIT_BYTES is refused with 413 and never reaches the u
   t.equal((await call(`${gw.url}/v1/commands/x`, { method: 'POST', body: 'x'.repeat(1000) })).status, 200, 'at the limit is fine')
 })
 
-t.test('dot-segments, plain or encoded, are refused before any upstream sees them', async (t) => {
+t.test('dot-segments, plain or encoded, and "#" are refused before any upstream sees them', async (t) => {
   const up = await startUpstream(t)
   const gw = await startGateway(t, { services: servicesFor(up.url) })
-  for (const path of ['/v1/api/../admin', '/v1/api/%2e%2e/admin', '/v1/api/.%2E/x', '/v1/api/./x', '/v1/api/a/..', '/v1/api/%2e%2e%2fadmin', '/v1/api/..%5cadmin']) {
+  for (const path of ['/v1/api/../admin', '/v1/api/%2e%2e/admin', '/v1/api/.%2E/x', '/v1/api/./x', '/v1/api/a/..', '/v1/api/%2e%2e%2fadmin', '/v1/api/..%5cadmin', '/v1/commands/wallets/w-1#/deposit']) {
     const raw = await rawExchange(gw.url, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
     t.match(raw, /^HTTP\/1\.1 400/, `${path} → 400`)
     t.match(raw, /GW_REQUEST_BAD_PATH/)

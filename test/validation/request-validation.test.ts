@@ -4,6 +4,8 @@
 // is a small one injected through deps.openapi, so these tests do not move with
 // openapi/openapi.yaml (test/openapi/ checks the real one).
 import t from 'tap'
+import net from 'node:net'
+import { once } from 'node:events'
 import { startGateway, startUpstream, servicesFor, call, echo, rawExchange, testConfig } from '../helpers.js'
 import { buildGateway } from '../../src/gateway.js'
 
@@ -73,7 +75,7 @@ t.test('each kind of bad request is a 400 listing every violation, and never rea
     ]],
     ['enum', '/v1/commands/wallets', json({ currency: 'GBP' }), [{ in: 'body', path: '/currency', message: 'must be one of "EGP", "USD", "EUR"' }]],
     ['not an object', '/v1/commands/wallets', json('[1]'), [{ in: 'body', path: '/', message: 'must be object' }]],
-    ['invalid JSON', '/v1/commands/wallets', json('{"currency": '), [{ in: 'body', path: '/', message: 'is not valid JSON' }]],
+    ['invalid JSON', '/v1/commands/wallets', json('{"currency": '), [{ in: 'body', path: '/', message: 'is not valid JSON (UTF-8)' }]],
     ['required body missing', '/v1/commands/wallets', { method: 'POST', headers: {}, body: '' }, [{ in: 'body', path: '/', message: 'is required' }]],
     ['bad path parameter', '/v1/commands/wallets/w%20x/deposit', json({ amount: 1 }), [{ in: 'path', path: 'walletId', message: 'must match pattern "^[A-Za-z0-9._:-]{1,64}$"' }]],
     ['bad query parameter', '/v1/commands/wallets?dryRun=perhaps', json({ currency: 'EGP' }), [{ in: 'query', path: 'dryRun', message: 'must be boolean' }]],
@@ -143,7 +145,7 @@ t.test('wrong media type is 415; a body over BODY_LIMIT_BYTES is 413, declared o
   const { gw, up } = await setup(t, { server: { bodyLimitBytes: 64 } })
   let res = await call(`${gw.url}/v1/commands/wallets`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'currency=EGP' })
   t.equal(res.status, 415)
-  t.match(res.json(), { code: 'GW_VALIDATION_UNSUPPORTED_MEDIA_TYPE', detail: 'This operation takes a body of type application/json' })
+  t.match(res.json(), { code: 'GW_VALIDATION_UNSUPPORTED_MEDIA_TYPE', detail: 'This operation takes a body of type application/json, in UTF-8 and without Content-Encoding' })
   res = await call(`${gw.url}/v1/commands/wallets`, json({ currency: 'EGP', ownerId: 'x'.repeat(100) }))
   t.equal(res.status, 413)
   t.equal(res.json().code, 'GW_REQUEST_BODY_TOO_LARGE')
@@ -163,4 +165,94 @@ t.test('validation runs after auth and rate limiting: an anonymous bad request i
 t.test('a validating route the document knows nothing of stops start-up with a message saying so', async (t) => {
   const config = testConfig({ services: servicesFor('http://127.0.0.1:9'), routes: [{ name: 'payments', prefix: '/payments', service: 'command', auth: 'public', validate: true }] })
   await t.rejects(buildGateway(config, { openapi: doc }), { message: 'validate is on for /v1/payments (route payments), /v2/payments (route payments), but openapi/openapi.yaml describes no operation under them: describe the operations or set validate: false' })
+})
+
+t.test('a body is checked exactly as the upstream will read it: UTF-8 only, no other charset, no Content-Encoding', async (t) => {
+  const { gw, up } = await setup(t)
+  // bytes, not text: the body may hold bytes that are not UTF-8
+  const raw = async (headers: string, body: Buffer) => {
+    const socket = net.connect(Number(new URL(gw.url).port), '127.0.0.1')
+    await once(socket, 'connect')
+    socket.write(Buffer.concat([Buffer.from(`POST /v1/commands/wallets/w-1/deposit HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${headers}Content-Length: ${body.length}\r\n\r\n`), body]))
+    let answer = ''
+    for await (const chunk of socket) answer += chunk
+    return answer
+  }
+  const invalidUtf8 = Buffer.concat([Buffer.from('{"amount":5,"reference":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')])
+  let answer = await raw('Content-Type: application/json\r\n', invalidUtf8)
+  t.match(answer, /^HTTP\/1\.1 400 /, 'invalid UTF-8 is refused, not repaired into U+FFFD')
+  t.match(answer, /"message":"is not valid JSON \(UTF-8\)"/)
+  answer = await raw('Content-Type: application/json; charset=utf-16le\r\n', Buffer.from('{"amount":5}'))
+  t.match(answer, /^HTTP\/1\.1 415 /, 'another charset')
+  answer = await raw('Content-Type: application/json\r\nContent-Encoding: gzip\r\n', Buffer.from('{"amount":5}'))
+  t.match(answer, /^HTTP\/1\.1 415 /, 'an encoded body cannot be checked')
+  for (const type of ['application/json; charset=UTF-8', 'application/json;charset="utf-8"', 'application/json; charset=utf8']) {
+    answer = await raw(`Content-Type: ${type}\r\n`, Buffer.from('{"amount":5}'))
+    t.match(answer, /^HTTP\/1\.1 200 /, type)
+  }
+  t.equal(up.requests.length, 3)
+})
+
+t.test('multipleOf is exact on decimals: 19.99 and 987654321.99 pass, 19.990000000001 does not', async (t) => {
+  const { gw } = await setup(t)
+  for (const [amount, status] of [[19.99, 200], [0.07, 200], [1234.56, 200], [987654321.99, 200], [19.990000000001, 400], [0.001, 400]] as const) {
+    const res = await call(`${gw.url}/v1/commands/wallets/w-1/deposit`, json(`{"amount":${amount}}`))
+    t.equal(res.status, status, String(amount))
+    if (status === 400) t.same(res.json().errors, [{ in: 'body', path: '/amount', message: 'must be a multiple of 0.01' }])
+  }
+})
+
+t.test('a body an operation does not take is refused, not forwarded unchecked', async (t) => {
+  const withGet = structuredClone(doc) as any
+  withGet.paths['/v1/commands/wallets/{walletId}'] = { parameters: [walletId], get: { responses: { 200: { description: 'ok' } } } }
+  const up = await startUpstream(t, echo('command'))
+  const gw = await startGateway(t, { services: servicesFor(up.url), routes: [{ name: 'commands', prefix: '/commands', service: 'command', auth: 'public', validate: true }] }, { openapi: withGet })
+  const res = await call(`${gw.url}/v1/commands/wallets/w-1`, { method: 'GET', headers: { 'content-type': 'application/json' }, body: '{"x":1}' })
+  t.equal(res.status, 400)
+  t.same(res.json().errors, [{ in: 'body', path: '/', message: 'is not allowed: this operation takes no body' }])
+  t.equal((await call(`${gw.url}/v1/commands/wallets/w-1`)).status, 200)
+  t.equal(up.requests.length, 1)
+})
+
+t.test('a 400 lists at most 50 violations and says how many it left out', async (t) => {
+  const { gw } = await setup(t)
+  const body = JSON.stringify(Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`k${i}`, i])))
+  const res = await call(`${gw.url}/v1/commands/wallets/w-1/deposit`, json(body))
+  t.equal(res.status, 400)
+  t.equal(res.json().errors.length, 50)
+  t.equal(res.json().errorsOmitted, 451, '500 extra keys and the missing amount')
+  t.match(res.json().detail, /501 violations/)
+})
+
+t.test('a JSON body trickled slower than the route timeout is a 408 that closes the connection, as a streamed one is', async (t) => {
+  const { gw, up } = await setup(t, { routes: [{ name: 'commands', prefix: '/commands', service: 'command', auth: 'public', validate: true, timeoutMs: 300 }] })
+  const answer = await rawExchange(gw.url, 'POST /v1/commands/wallets/w-1/deposit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"amo')
+  t.match(answer, /^HTTP\/1\.1 408 /)
+  t.match(answer, /\r\nconnection: close\r\n/i)
+  t.match(answer, /"code":"GW_REQUEST_TIMEOUT"/)
+  t.equal(up.requests.length, 0)
+  const after = await call(`${gw.url}/v1/commands/wallets/w-1/deposit`, json({ amount: 1 }))
+  t.equal(after.status, 200, 'a GET or a quick body on the same route is unaffected')
+})
+
+t.test('a chunked valid body reaches the upstream with its length; a retry sends the same bytes again', async (t) => {
+  const dead = await startUpstream(t)
+  const deadUrl = dead.url
+  await dead.close()
+  const up = await startUpstream(t, echo('command'))
+  const gw = await startGateway(t, {
+    services: { command: { targets: [deadUrl, up.url], loadBalancing: 'round-robin', passiveHealth: { enabled: false } }, query: { targets: [up.url] } },
+    routes: [{ name: 'commands', prefix: '/commands', service: 'command', auth: 'public', validate: true }]
+  }, { openapi: doc })
+  const body = '{"amount": 7.25}'
+  for (let i = 0; i < 2; i++) {
+    const answer = await rawExchange(gw.url, `POST /v1/commands/wallets/w-1/deposit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`)
+    t.match(answer, /^HTTP\/1\.1 200 /, `request ${i + 1}: answered (retried on the live target when the dead one came first)`)
+  }
+  t.equal(up.requests.length, 2)
+  for (const seen of up.requests) {
+    t.equal(seen.body, body)
+    t.equal(seen.headers['content-length'], String(body.length))
+    t.equal(seen.headers['transfer-encoding'], undefined)
+  }
 })
