@@ -36,11 +36,6 @@ async function proxy (scope: FastifyInstance, opts: ProxyPluginOptions): Promise
     // the body must arrive within the route's timeout, as a streamed one must: a client
     // trickling bytes would otherwise hold the connection (and up to the body limit) forever
     const timeoutMs = opts.route.timeoutMs ?? opts.service.timeoutMs
-    // a body the parser gave up on (413) never ends: its timer goes with the response
-    const bodyTimers = new WeakMap<object, NodeJS.Timeout>()
-    const clearBodyTimer = (request: object) => clearTimeout(bodyTimers.get(request))
-    scope.addHook('onResponse', (request, _reply, done) => { clearBodyTimer(request); done() })
-    scope.addHook('onRequestAbort', (request, done) => { clearBodyTimer(request); done() })
     scope.addHook('preParsing', (request, reply, payload, done) => {
       // only a body the JSON parser will read: others stream through the forwarder, with its own deadline
       const type = request.headers['content-type']
@@ -50,17 +45,23 @@ async function proxy (scope: FastifyInstance, opts: ProxyPluginOptions): Promise
         done(null, payload)
         return
       }
+      // the whole declared body is already here (the usual small command): nothing to wait for
+      if (length !== undefined && request.raw.readableLength >= Number(length)) {
+        done(null, payload)
+        return
+      }
       // the parser reads a pass-through that can fail on its own: failing the client's
       // request stream itself would drop the connection before any answer
       const body = new PassThrough()
       // (the parser listens while it reads; one that stopped early, a 413, must not leave the error unheard)
       body.on('error', () => {})
+      // (a body the parser gave up on, a 413, never ends: its timer then fires into a
+      // finished exchange, harmlessly; unref'd, it holds nothing up)
       const timer = setTimeout(() => {
         payload.unpipe(body)
-        reply.header('connection', 'close')
+        if (!reply.sent) reply.header('connection', 'close')
         body.destroy(new BodyTimeoutError(timeoutMs))
-      }, timeoutMs)
-      bodyTimers.set(request, timer)
+      }, timeoutMs).unref()
       body.once('end', () => clearTimeout(timer))
       payload.once('error', (err) => body.destroy(err))
       done(null, payload.pipe(body))
