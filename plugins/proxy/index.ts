@@ -1,10 +1,12 @@
 // The proxy concern of one route scope: the catch-all routes under the scope's
-// prefix, answered by the forwarder. Bodies are not parsed: they stream through.
+// prefix, answered by the forwarder. Bodies are not parsed: they stream through,
+// except JSON bodies on a validating route, read whole for plugins/validation.
 import fp from 'fastify-plugin'
 import type { FastifyInstance, HTTPMethods } from 'fastify'
 import { createForwarder, type ForwarderOptions } from './forward.js'
 import { PassThrough } from 'node:stream'
 import { BodyTimeoutError } from '../../src/errors.js'
+import { declaresBody } from './request-body.js'
 
 export type ProxyPluginOptions = ForwarderOptions
 
@@ -40,8 +42,7 @@ async function proxy (scope: FastifyInstance, opts: ProxyPluginOptions): Promise
       // only a body the JSON parser will read: others stream through the forwarder, with its own deadline
       const type = request.headers['content-type']
       const length = request.headers['content-length']
-      const hasBody = (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined
-      if (!hasBody || type === undefined || !JSON_BODY.test(type)) {
+      if (!declaresBody(request.headers) || type === undefined || !JSON_BODY.test(type)) {
         done(null, payload)
         return
       }

@@ -35,11 +35,16 @@ export class LazyBody implements AsyncIterable<Buffer> {
   }
 }
 
+/** The request says a body follows: a non-zero Content-Length, or chunked. */
+export function declaresBody (headers: IncomingMessage['headers']): boolean {
+  const length = headers['content-length']
+  return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined
+}
+
 /** null when the request has no body; throws 413 when the declared length is over the limit. */
 export function requestBody (raw: IncomingMessage, limit: number): LazyBody | null {
+  if (!declaresBody(raw.headers)) return null
   const length = raw.headers['content-length']
-  if (length === undefined) return raw.headers['transfer-encoding'] === undefined ? null : new LazyBody(raw, limit)
-  if (length === '0') return null
-  if (Number(length) > limit) throw new BodyTooLargeError(limit)
+  if (length !== undefined && Number(length) > limit) throw new BodyTooLargeError(limit)
   return new LazyBody(raw, limit)
 }

@@ -10,6 +10,7 @@ import { pathOf } from '../../src/errors.js'
 import { compileOperations, createAjv, violations, type OperationIndex, type Violation } from './operations.js'
 import type { OpenApiDocument } from '../openapi/spec.js'
 import type { VersionedRoute } from '../versioning/routes.js'
+import { declaresBody } from '../proxy/request-body.js'
 import { methodNotAllowed, unknownOperation, unsupportedMediaType, validationFailed } from './errors.js'
 
 export interface ValidationPluginOptions {
@@ -43,7 +44,7 @@ async function validation (scope: FastifyInstance, { operations }: ValidationPlu
     const errors: Violation[] = operation.checkParameters(params, request.query as Record<string, unknown>)
     const spec = operation.body
     const body = request.body as Buffer | undefined
-    const sent = (body !== undefined && body.length > 0) || (body === undefined && hasBody(request.headers))
+    const sent = (body !== undefined && body.length > 0) || (body === undefined && declaresBody(request.headers))
     if (spec === undefined) {
       // checked or refused, never forwarded unchecked
       if (sent) errors.push({ in: 'body', path: '/', message: 'is not allowed: this operation takes no body' })
@@ -92,11 +93,6 @@ export function compileRouteValidators (entries: readonly VersionedRoute[], docu
   }
   if (missing.length > 0) throw new Error(`validate is on for ${missing.join(', ')}, but openapi/openapi.yaml describes no operation under ${missing.length === 1 ? 'it' : 'them'}: describe the operations or set validate: false`)
   return out
-}
-
-function hasBody (headers: Record<string, string | string[] | undefined>): boolean {
-  const length = headers['content-length']
-  return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined
 }
 
 export default fp(validation, { name: 'healthpay-validation', fastify: '5.x' })
