@@ -6,7 +6,7 @@ import t from 'tap'
 import WebSocket from 'ws'
 import { toMoneyV2 } from '../../examples/money.js'
 import { createStore } from '../../examples/store.js'
-import { SECRET, call, startBackends, verifyHs256, type Backends } from './helpers.js'
+import { SECRET, call, messageQueue, startBackends, verifyHs256, type Backends } from './helpers.js'
 
 const NOW = Date.parse('2026-03-15T12:00:00Z')
 const ALICE = 'u-alice'
@@ -223,13 +223,7 @@ t.test('/v2/graphql speaks graphql-transport-ws over WebSocket', async (t) => {
   const b = await startBackends(t)
   const ws = new WebSocket(`${b.queryUrl.replace('http', 'ws')}/v2/graphql`, 'graphql-transport-ws', { headers: { 'x-consumer-id': ALICE } })
   t.teardown(() => ws.terminate())
-  const messages: Array<Record<string, any>> = []
-  const waiters: Array<() => void> = []
-  ws.on('message', (data) => { messages.push(JSON.parse(String(data))); waiters.shift()?.() })
-  const nextMessage = async (): Promise<Record<string, any>> => {
-    if (messages.length === 0) await new Promise<void>((resolve) => waiters.push(resolve))
-    return messages.shift() as Record<string, any>
-  }
+  const nextMessage = messageQueue(ws)
   await once(ws, 'open')
   t.equal(ws.protocol, 'graphql-transport-ws')
   ws.send(JSON.stringify({ type: 'connection_init' }))

@@ -6,7 +6,7 @@ import { once, type EventEmitter } from 'node:events'
 import t from 'tap'
 import WebSocket from 'ws'
 import { createClient, type Client } from 'graphql-ws'
-import { call, startBackends, type Backends } from './helpers.js'
+import { call, messageQueue, startBackends, type Backends } from './helpers.js'
 
 const WALLET_UPDATED = `subscription ($w: ID) {
   walletUpdated(walletId: $w) { event walletId change amount transactionId reason wallet { id balance status version } }
@@ -119,13 +119,7 @@ t.test('raw graphql-transport-ws: sub-protocol, ack, next, and 1001 on server cl
   const b = await startBackends(t)
   const ws = new WebSocket(wsUrl(b), 'graphql-transport-ws', { headers: { 'x-consumer-id': 'u-alice' } })
   t.teardown(() => ws.terminate())
-  const messages: Array<Record<string, any>> = []
-  const waiters: Array<() => void> = []
-  ws.on('message', (data) => { messages.push(JSON.parse(String(data))); waiters.shift()?.() })
-  const nextMessage = async (): Promise<Record<string, any>> => {
-    if (messages.length === 0) await new Promise<void>((resolve) => waiters.push(resolve))
-    return messages.shift() as Record<string, any>
-  }
+  const nextMessage = messageQueue(ws)
   await once(ws, 'open')
   t.equal(ws.protocol, 'graphql-transport-ws')
 

@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { buildCommandService } from '../../examples/command-service.js'
 import { buildQueryService } from '../../examples/query-service.js'
-import { createStore, type Store } from '../../examples/store.js'
+import { createStore, type Store, type StoreEvent } from '../../examples/store.js'
+import type { WebSocket } from 'ws'
 
 export const SECRET = 'test-secret-with-at-least-32-characters!'
 
@@ -62,4 +63,28 @@ export function verifyHs256 (token: string, secret: string): Record<string, unkn
   const h = JSON.parse(Buffer.from(header, 'base64url').toString('utf8'))
   if (h.alg !== 'HS256') throw new Error(`unexpected alg ${h.alg}`)
   return JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'))
+}
+
+/** What a function threw (undefined when it returned). */
+export function thrownBy (fn: () => unknown): unknown {
+  try { fn() } catch (err) { return err }
+  return undefined
+}
+
+/** Every event the store emits from now on, in order. */
+export function recordEvents (store: Store): StoreEvent[] {
+  const events: StoreEvent[] = []
+  store.on('event', (e) => events.push(e))
+  return events
+}
+
+/** The socket's JSON messages, awaited one at a time in arrival order (none missed between awaits). */
+export function messageQueue (ws: WebSocket): () => Promise<Record<string, any>> {
+  const messages: Array<Record<string, any>> = []
+  const waiters: Array<() => void> = []
+  ws.on('message', (data) => { messages.push(JSON.parse(String(data))); waiters.shift()?.() })
+  return async () => {
+    if (messages.length === 0) await new Promise<void>((resolve) => waiters.push(resolve))
+    return messages.shift() as Record<string, any>
+  }
 }

@@ -1,20 +1,11 @@
 // The store's payment, claim and MedCard commands (store-care.ts): their rules,
 // their events, and that a refused command changes nothing and emits nothing.
 import t from 'tap'
+import { thrownBy, recordEvents } from './helpers.js'
 import { ProblemError } from '../../examples/problem.js'
 import { createStore, type StoreEvent } from '../../examples/store.js'
 import { medcardBenefits } from '../../examples/read-models.js'
 
-function thrownBy (fn: () => unknown): unknown {
-  try { fn() } catch (err) { return err }
-  return undefined
-}
-
-function recordEvents (store: ReturnType<typeof createStore>): StoreEvent[] {
-  const events: StoreEvent[] = []
-  store.on('event', (e) => events.push(e))
-  return events
-}
 
 const summary = (e: StoreEvent) => [e.channel, e.event, e.subject]
 

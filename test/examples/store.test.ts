@@ -1,18 +1,9 @@
 import t from 'tap'
+import { thrownBy, recordEvents } from './helpers.js'
 import { storeEvents } from '../../examples/event-iterator.js'
 import { ProblemError } from '../../examples/problem.js'
-import { createStore, toMinor, type StoreEvent } from '../../examples/store.js'
+import { createStore, toMinor } from '../../examples/store.js'
 
-function thrownBy (fn: () => unknown): unknown {
-  try { fn() } catch (err) { return err }
-  return undefined
-}
-
-function recordEvents (store: ReturnType<typeof createStore>): StoreEvent[] {
-  const events: StoreEvent[] = []
-  store.on('event', (e) => events.push(e))
-  return events
-}
 
 t.test('the seed ledger adds up: every balance is its transactions\' sum, every balanceAfter a running total', async (t) => {
   const store = createStore()
