@@ -13,9 +13,9 @@ export type VersionError = Error & ProblemExtras & { code: string, statusCode: n
 
 const SOURCES = { path: 'The path segment', header: 'The X-API-Version header', accept: 'The Accept media type', default: 'The default version' }
 
-// what the client sent, shortened and without control characters: it lands in a detail string
+// what the client sent, shortened and quoted (JSON escapes any control character): it lands in a detail string
 const short = (given: string) => (given.length > 24 ? given.slice(0, 24) + '…' : given)
-const shown = (given: string) => JSON.stringify(short(given)).replace(/[\u0000-\u001f\u007f]/g, '')
+const shown = (given: string) => JSON.stringify(short(given))
 
 export function versionError (failed: Extract<Resolution, { ok: false }>, supported: readonly number[]): VersionError {
   const list = supported.join(', ')
