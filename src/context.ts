@@ -9,6 +9,8 @@ import type { RateLimiter } from '../plugins/rate-limit/limiter.js'
 import type { ServiceBreaker } from '../plugins/circuit-breaker/breaker.js'
 import type { ApiVersions } from '../plugins/versioning/api-versions.js'
 import type { OperationIndex } from '../plugins/validation/operations.js'
+import type { EventLog } from '../plugins/websocket/event-log.js'
+import type { GatewayMetrics } from '../plugins/metrics/metrics.js'
 
 export interface GatewayContext {
   readonly config: GatewayConfig
@@ -26,6 +28,10 @@ export interface GatewayContext {
   readonly versions: ApiVersions
   /** request validators of the validating routes, by concrete prefix (from openapi/openapi.yaml) */
   readonly validators: ReadonlyMap<string, OperationIndex>
+  /** the event stream WebSocket subscribers read and POST /admin/events appends to (Redis, or in memory) */
+  readonly events: EventLog
+  /** the Prometheus metrics the plugins feed and GET /metrics serves */
+  readonly metrics: GatewayMetrics
   /** true from the moment shutdown starts */
   readonly closing: () => boolean
 }

@@ -1,6 +1,6 @@
 // buildGateway(config): the composition root. It wires the concerns together and
 // owns start-up and shutdown order; the behaviour lives in plugins/.
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import cors from '@fastify/cors'
 import { ServerResponse, type IncomingMessage } from 'node:http'
 import { randomUUID } from 'node:crypto'
@@ -18,14 +18,27 @@ import health from '../plugins/health/index.js'
 import openapi from '../plugins/openapi/index.js'
 import admin from '../plugins/admin/index.js'
 import { Authenticator } from '../plugins/auth/authenticator.js'
+import { createEventLog } from '../plugins/websocket/event-log.js'
 import { RateLimiter } from '../plugins/rate-limit/limiter.js'
-import { ServiceBreaker, type Transition } from '../plugins/circuit-breaker/breaker.js'
+import { ServiceBreaker } from '../plugins/circuit-breaker/breaker.js'
 import { UpstreamService, type Lookup } from '../plugins/proxy/upstream-service.js'
 import { kUpgrade, type UpgradeRequest } from '../plugins/proxy/tunnel.js'
 import { ApiVersions } from '../plugins/versioning/api-versions.js'
 import absentRoute from '../plugins/versioning/absent.js'
 import { compileRouteValidators } from '../plugins/validation/index.js'
 import { loadSpec, type OpenApiDocument } from '../plugins/openapi/spec.js'
+import { GatewayMetrics } from '../plugins/metrics/metrics.js'
+import { instrumentRoutes } from '../plugins/metrics/requests.js'
+import metricsEndpoint from '../plugins/metrics/index.js'
+import { loggerOptions, logTransition, RequestLogController } from './logging.js'
+import { traceFrom, type TraceContext } from './trace-context.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** the W3C trace this request belongs to: continued from its traceparent, or started here */
+    trace: TraceContext | null
+  }
+}
 
 export interface GatewayDeps {
   /** DNS resolution for service discovery (tests inject their own) */
@@ -49,49 +62,6 @@ export interface Gateway {
 
 // A client-sent X-Request-Id is kept only if it is short and harmless in logs and headers.
 const REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:+=@/-]{0,127}$/
-// Query (and matrix) parameters whose name says they carry a credential
-const SECRET_PARAM = /([?&;])([^=&;#]*)=([^&;#]*)/g
-const SECRET_NAME = /token|jwt|key|secret|passw|pwd|auth|signature|sig$|session|code$/i
-
-/** The URL as it may appear in logs: credential-looking parameters redacted. */
-export function redactUrl (url: string): string {
-  if (url.indexOf('=') === -1) return url
-  return url.replace(SECRET_PARAM, (whole, sep: string, name: string) => {
-    let decoded = name
-    try { decoded = decodeURIComponent(name) } catch { /* an undecodable name is checked as it is */ }
-    return SECRET_NAME.test(decoded) ? `${sep}${name}=[redacted]` : whole
-  })
-}
-
-function loggerOptions (config: GatewayConfig, stream?: GatewayDeps['logStream']): FastifyServerOptions['logger'] {
-  return {
-    level: config.server.logLevel,
-    ...(stream ? { stream } : {}),
-    redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
-    serializers: {
-      req: (req: { method: string, url: string, originalUrl?: string, ip?: string, socket?: { remoteAddress?: string } }) => ({
-        method: req.method,
-        // as the client sent it, before version negotiation rewrote it
-        url: redactUrl(req.originalUrl ?? req.url),
-        remoteAddress: req.ip ?? req.socket?.remoteAddress
-      })
-    }
-  }
-}
-
-/** One line per breaker transition: the moments an SRE wants to find in the logs. */
-function logTransition (log: FastifyInstance['log'], t: Transition): void {
-  const at = t.halfOpenAt === undefined ? {} : { halfOpenAt: new Date(t.halfOpenAt).toISOString() }
-  if (t.to === 'open') {
-    const why = t.window ? `${t.window.failures} of ${t.window.requests} requests failed in the window` : 'a trial request failed'
-    log.warn({ service: t.service, breaker: t.to, from: t.from, ...t.window, ...at }, `circuit breaker opened: ${why}; requests get the fallback until ${at.halfOpenAt}`)
-  } else if (t.to === 'half-open') {
-    log.info({ service: t.service, breaker: t.to, from: t.from }, 'circuit breaker half-open: admitting trial requests')
-  } else {
-    log.info({ service: t.service, breaker: t.to, from: t.from }, 'circuit breaker closed: the trial requests succeeded')
-  }
-}
-
 export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
   const trust = compileTrust(config.server.trustProxy)
   const versions = new ApiVersions(config.versioning, config.routes, deps.now)
@@ -103,7 +73,8 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     requestIdHeader: false,
-    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    // one line per request, at the end, with what it turned out to be (src/logging.ts)
+    logController: new RequestLogController(),
     trustProxy: trust,
     bodyLimit: config.server.bodyLimitBytes,
     // Fastify's own closing answer is not problem+json: the onRequest hook below answers instead
@@ -131,16 +102,24 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   let closing = false
   const tunnels = new Set<Duplex>()
   const redis: Redis | null = config.redis.url ? createRedisClient({ url: config.redis.url, log: app.log }) : null
+  const metrics = new GatewayMetrics()
   const services = new Map<string, UpstreamService>()
   for (const [name, serviceConfig] of Object.entries(config.services)) {
-    services.set(name, new UpstreamService(name, serviceConfig, { timeoutMs: config.breaker.timeoutMs, retry: config.retry }, { log: app.log, lookup: deps.lookup }))
+    services.set(name, new UpstreamService(name, serviceConfig, { timeoutMs: config.breaker.timeoutMs, retry: config.retry }, { log: app.log, lookup: deps.lookup, metrics }))
   }
   const breakers = new Map<string, ServiceBreaker>()
   for (const [name, service] of services) {
     const settings = { ...config.breaker, ...service.config.breaker }
-    breakers.set(name, new ServiceBreaker(name, settings, { now: deps.now, onTransition: (t) => logTransition(app.log, t) }))
+    breakers.set(name, new ServiceBreaker(name, settings, {
+      now: deps.now,
+      onTransition: (t) => {
+        logTransition(app.log, t)
+        metrics.transition(t)
+      }
+    }))
   }
   const authenticator = new Authenticator({ jwt: config.jwt, consumers: config.consumers, redis, keyPrefix: config.redis.keyPrefix, log: app.log })
+  const events = createEventLog({ redis, key: config.redis.keyPrefix + 'events', maxLen: config.websocket.streamMaxLen })
   const rateLimiter = config.rateLimit.enabled
     ? new RateLimiter({ redis, keyPrefix: config.redis.keyPrefix, failMode: config.rateLimit.failMode, log: app.log, now: deps.now })
     : null
@@ -148,13 +127,26 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   if (defaultRetires !== undefined && config.versioning.afterSunset === 'gone') {
     app.log.warn({ defaultVersion: defaultRetires.version, sunset: defaultRetires.sunset }, `the default API version ${defaultRetires.version} is deprecated: from its sunset (${defaultRetires.sunset}) every request that names no version gets 410; move API_DEFAULT_VERSION to a current version before then`)
   }
-  const context: GatewayContext = { config, services, breakers, tunnels, trust, redis, authenticator, rateLimiter, versions, validators, closing: () => closing }
+  const context: GatewayContext = { config, services, breakers, tunnels, trust, redis, authenticator, rateLimiter, versions, validators, events, metrics, closing: () => closing }
+  metrics.watch({
+    services,
+    breakers,
+    rateLimiter,
+    versionUsage: versions.usage,
+    deprecatedVersions: [...versions.deprecations.keys()],
+    tunnels
+  })
   app.decorateRequest('consumer', null)
+  app.decorateRequest('upstream', null)
+  app.decorateRequest('trace', null)
+  // from here on every route registered gets its request metrics (the 404 route is given them below)
+  const countUnmatched = instrumentRoutes(app, metrics)
 
   for (const instance of [app, adminApp]) instance.setErrorHandler(problemErrorHandler)
   adminApp.setNotFoundHandler(notFoundHandler)
   // no route because the version is unknown or malformed: a 400 that says so
-  app.setNotFoundHandler((request, reply) => {
+  // (Fastify takes any lifecycle hook in these options, though its types list two)
+  app.setNotFoundHandler({ onResponse: countUnmatched } as Parameters<FastifyInstance['setNotFoundHandler']>[0], (request, reply) => {
     const versionError = versions.negotiator.notFoundError(request, reply)
     return versionError === undefined ? notFoundHandler(request, reply) : problemErrorHandler(versionError as FastifyError, request, reply)
   })
@@ -163,6 +155,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(securityHeaders)
     reply.header('x-request-id', request.id)
+    request.trace = traceFrom(request.headers.traceparent, request.headers.tracestate)
     if (closing) {
       reply.header('connection', 'close')
       done(new ShuttingDownError())
@@ -193,6 +186,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   for (const absent of versions.table.absent) {
     await app.register(absentRoute, { prefix: absent.prefix, absent })
   }
+  await adminApp.register(metricsEndpoint, { metrics })
   await adminApp.register(admin, { context })
 
   await Promise.all([...services.values()].map((s) => s.start()))
@@ -246,6 +240,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       await app.close()
     }
     await adminApp.close()
+    events.close()
     authenticator.close()
     rateLimiter?.close()
     await Promise.all([...services.values()].map((s) => s.close()))

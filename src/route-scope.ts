@@ -27,10 +27,11 @@ export default async function routeScope (scope: FastifyInstance, { entry, conte
   const breaker = context.breakers.get(route.service)!
   const versionOptions = context.versions.pluginOptions(entry)
   await scope.register(versioning, versionOptions)
-  await scope.register(auth, { route, authenticator: context.authenticator })
+  const { metrics } = context
+  await scope.register(auth, { route, authenticator: context.authenticator, onFailure: (reason) => metrics.authFailure(reason) })
   const countConsumers = deprecatedUsageHook(versionOptions)
   if (countConsumers) scope.addHook('onRequest', countConsumers)
-  if (context.rateLimiter) await scope.register(rateLimit, { route, limiter: context.rateLimiter, config: context.config.rateLimit })
+  if (context.rateLimiter) await scope.register(rateLimit, { route, limiter: context.rateLimiter, config: context.config.rateLimit, metrics })
   const operations = context.validators.get(route.prefix)
   if (operations !== undefined) await scope.register(validation, { operations })
   await scope.register(proxy, {

@@ -4,7 +4,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest, FastifyReply, HookHandlerDoneFunction } from 'fastify'
 import { anonymousConsumer, hasAnyRole, type Consumer } from './consumer.js'
-import { missingCredentials, forbidden, type AuthError } from './errors.js'
+import { missingCredentials, forbidden, type AuthError, type AuthReason } from './errors.js'
 import type { Authenticator } from './authenticator.js'
 import type { RouteConfig } from '../proxy/options.js'
 import { settle } from '../../src/settle.js'
@@ -19,14 +19,17 @@ declare module 'fastify' {
 export interface AuthPluginOptions {
   route: RouteConfig
   authenticator: Authenticator
+  /** counts each refused or missing credential (gateway_auth_failures_total) */
+  onFailure: (reason: AuthReason) => void
 }
 
-async function auth (scope: FastifyInstance, { route, authenticator }: AuthPluginOptions): Promise<void> {
+async function auth (scope: FastifyInstance, { route, authenticator, onFailure }: AuthPluginOptions): Promise<void> {
   const isPublic = route.auth === 'public'
   const required = new Set(route.roles)
 
   const admit = (request: FastifyRequest, consumer: Consumer, done: HookHandlerDoneFunction) => {
     if (required.size > 0 && !hasAnyRole(consumer, required)) {
+      onFailure('forbidden')
       done(forbidden(route.roles, consumer.via === 'jwt' ? 'jwt' : 'api-key'))
       return
     }
@@ -36,6 +39,8 @@ async function auth (scope: FastifyInstance, { route, authenticator }: AuthPlugi
   // a public route serves anyone: credentials that fail (or cannot be checked right
   // now) leave the caller anonymous
   const refuse = (request: FastifyRequest, err: AuthError, done: HookHandlerDoneFunction) => {
+    // (an error without a reason is the gateway's own: a 500, not a refused credential)
+    if (err.reason !== undefined) onFailure(err.reason)
     if (isPublic && err.reason !== undefined) admit(request, anonymousConsumer(request.ip), done)
     else done(err)
   }
@@ -44,7 +49,10 @@ async function auth (scope: FastifyInstance, { route, authenticator }: AuthPlugi
     settle(() => authenticator.identify(request.headers), (consumer) => {
       if (consumer !== undefined) admit(request, consumer, done)
       else if (isPublic) admit(request, anonymousConsumer(request.ip), done)
-      else done(missingCredentials())
+      else {
+        onFailure('missing')
+        done(missingCredentials())
+      }
     }, (err) => refuse(request, err as AuthError, done))
   })
 }

@@ -28,6 +28,8 @@ const NAMES: Record<number, BreakerStateName> = {
   [CircuitState.Open]: 'open',
   [CircuitState.HalfOpen]: 'half-open'
 }
+/** the value of the Prometheus gauge: ordered by severity, unlike cockatiel's CircuitState */
+export const STATE_CODES: Record<BreakerStateName, number> = { closed: 0, 'half-open': 1, open: 2 }
 
 export interface Transition {
   service: string
@@ -41,7 +43,7 @@ export interface Transition {
 
 export interface BreakerSnapshot {
   state: BreakerStateName
-  /** 0 closed, 1 open, 2 half-open: cockatiel's CircuitState, the value of a Prometheus gauge */
+  /** 0 closed, 1 half-open, 2 open: the gateway_circuit_breaker_state gauge */
   stateCode: number
   since: string
   window: WindowCounts & { failureRate: number }
@@ -134,11 +136,27 @@ export class ServiceBreaker {
     return 0
   }
 
+  /**
+   * Moves an open breaker whose reset time has passed to half-open. The state
+   * machine is otherwise driven by requests: without this, a breaker nobody calls
+   * would read "open" forever in the admin API and the metrics.
+   */
+  poll (): void {
+    if (this.state === CircuitState.Open && this.now() - this.openedAt >= this.settings.resetMs) this.enter(CircuitState.HalfOpen)
+  }
+
+  /** the current state's name (after poll()) */
+  get stateName (): BreakerStateName {
+    this.poll()
+    return NAMES[this.state]!
+  }
+
   snapshot (): BreakerSnapshot {
+    const state = this.stateName
     const counts = this.window.counts()
     return {
-      state: NAMES[this.state]!,
-      stateCode: this.state,
+      state,
+      stateCode: STATE_CODES[state],
       since: new Date(this.since).toISOString(),
       window: { ...counts, failureRate: counts.requests === 0 ? 0 : counts.failures / counts.requests },
       ...(this.state === CircuitState.Open ? { halfOpenAt: new Date(this.openedAt + this.settings.resetMs).toISOString() } : {}),

@@ -134,7 +134,8 @@ export function createForwarder (opts: ForwarderOptions) {
       clientAddress: address,
       trusted: isTrusted(address),
       protocol: request.protocol,
-      consumer: request.consumer
+      consumer: request.consumer,
+      trace: request.trace
     }
   }
 
@@ -165,11 +166,13 @@ export function createForwarder (opts: ForwarderOptions) {
     // undici's headersTimeout runs on a coarse timer (~1 s granularity); the
     // deadline is honoured to the millisecond by a native one instead
     let timedOut = false
-    const remaining = ex.deadline - performance.now()
+    const sentAt = performance.now()
+    const remaining = ex.deadline - sentAt
     // a retry runs on what is left of the deadline: its timeout is not the target's alone
     const fullWindow = ex.tried === null
     const timer = setTimeout(() => { timedOut = true; abort.fire() }, remaining > 1 ? remaining : 1)
     target.inflight++
+    request.upstream = target.origin
     target.pool.request(options, (err, res) => {
       clearTimeout(timer)
       if (err) {
@@ -186,6 +189,7 @@ export function createForwarder (opts: ForwarderOptions) {
       })
       const status = res.statusCode
       target.onResponse(status, service.now())
+      target.metrics.answered(status, (performance.now() - sentAt) / 1000)
       if (status === 502 || status === 503) {
         const next = retryTarget(ex, target, true)
         if (next !== undefined) {
@@ -310,6 +314,7 @@ export function createForwarder (opts: ForwarderOptions) {
       }
       return
     }
+    target.metrics.failed(outcome.kind)
     // a retry's timeout ran on what an earlier attempt left: not held against the target
     if (fullWindow || outcome.kind !== 'timeout') target.onFailure(outcome.kind, service.now())
     // a timeout that reached the service has used up the deadline: never retried
@@ -355,12 +360,16 @@ export function createForwarder (opts: ForwarderOptions) {
         throw err
       }
       reply.hijack()
+      request.upstream = target.origin
       openTunnel({
         request, upgrade, target, path: target.basePath + path, headers, timeoutMs, tunnels,
         responseHeaders: upgradeHeaders(reply),
         onUpstreamFailure: (err) => {
           const outcome = classify(err)
-          if (outcome.kind === 'refused' || outcome.kind === 'reset' || outcome.kind === 'timeout') target.onFailure(outcome.kind, service.now())
+          if (outcome.kind === 'refused' || outcome.kind === 'reset' || outcome.kind === 'timeout') {
+            target.metrics.failed(outcome.kind)
+            target.onFailure(outcome.kind, service.now())
+          }
         },
         onSettled: (outcome) => breaker.record(ticket, outcome)
       })

@@ -2,12 +2,13 @@
 // Pure functions over plain header objects; compiled once per route.
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Consumer } from '../auth/consumer.js'
+import type { TraceContext } from '../../src/trace-context.js'
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, plus `expect` (Node answers 100-continue itself). */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']
 
 /** Headers the gateway sets itself: any client-sent copy is dropped first. */
-const GATEWAY_OWNED = ['host', 'expect', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-consumer-id', 'x-consumer-tier', 'x-consumer-roles', 'x-api-version']
+const GATEWAY_OWNED = ['host', 'expect', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-consumer-id', 'x-consumer-tier', 'x-consumer-roles', 'x-api-version', 'traceparent', 'tracestate']
 const OWNED = new Set(GATEWAY_OWNED)
 
 /**
@@ -30,6 +31,8 @@ export interface ForwardedFacts {
   protocol: 'http' | 'https'
   /** the authenticated (or anonymous) consumer: becomes X-Consumer-Id/Tier/Roles */
   consumer: Consumer | null
+  /** the request's trace: the upstream joins it as a child of the gateway's span */
+  trace: TraceContext | null
 }
 
 /** Compiles the per-route request header function. */
@@ -47,6 +50,11 @@ export function requestHeaderBuilder (transform: HeaderTransform = {}): (incomin
     }
     out.host = facts.host
     out['x-request-id'] = facts.requestId
+    const trace = facts.trace
+    if (trace !== null) {
+      out.traceparent = trace.traceparent
+      if (trace.tracestate !== undefined) out.tracestate = trace.tracestate
+    }
     const priorFor = incoming['x-forwarded-for']
     out['x-forwarded-for'] = facts.trusted && priorFor ? `${priorFor}, ${facts.clientAddress}` : facts.clientAddress
     out['x-forwarded-proto'] = (facts.trusted && firstValue(incoming['x-forwarded-proto'])) || facts.protocol

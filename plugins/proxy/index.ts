@@ -17,6 +17,12 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     routeName?: string
     service?: string
+    /** the route pattern metrics and logs name it by ("/v1/api/*" for each of its routes) */
+    routeLabel?: string
+  }
+  interface FastifyRequest {
+    /** the upstream target the request was last sent to (logged); null when it never left the gateway */
+    upstream: string | null
   }
 }
 
@@ -69,7 +75,7 @@ async function proxy (scope: FastifyInstance, opts: ProxyPluginOptions): Promise
     })
   }
   const handler = createForwarder(opts)
-  const config = { routeName: opts.route.name, service: opts.service.name }
+  const config = { routeName: opts.route.name, service: opts.service.name, routeLabel: `${opts.route.prefix}/*` }
   // "/" under the prefix matches both "/v1/api" and "/v1/api/"
   scope.route({ method: METHODS, url: '/', handler, config, exposeHeadRoute: false })
   scope.route({ method: METHODS, url: '/*', handler, config, exposeHeadRoute: false })

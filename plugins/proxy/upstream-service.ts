@@ -9,6 +9,7 @@ import { Target, type TargetState } from './target.js'
 import { RetryBudget } from './retry-budget.js'
 import type { ServiceConfig } from './options.js'
 import type { RetryConfig } from '../circuit-breaker/options.js'
+import type { GatewayMetrics, TargetMetrics } from '../metrics/metrics.js'
 
 /** Resolves a host name to its addresses (service discovery). Injectable for tests. */
 export type Lookup = (hostname: string) => Promise<string[]>
@@ -18,10 +19,11 @@ export interface UpstreamDeps {
   log: FastifyBaseLogger
   lookup?: Lookup
   now?: () => number
+  metrics: GatewayMetrics
 }
 
-/** A target together with the pool that carries its traffic. */
-export interface PooledTarget extends Target { pool: Pool }
+/** A target together with the pool that carries its traffic and its metrics. */
+export interface PooledTarget extends Target { pool: Pool, metrics: TargetMetrics }
 
 export interface TargetSummary {
   origin: string
@@ -41,6 +43,7 @@ export class UpstreamService {
   private readonly lookup: Lookup
   readonly now: () => number
   private readonly log: FastifyBaseLogger
+  private readonly metrics: GatewayMetrics
   private timers: NodeJS.Timeout[] = []
   private checking = false
   private closed = false
@@ -52,6 +55,7 @@ export class UpstreamService {
     this.lookup = deps.lookup ?? systemLookup
     this.now = deps.now ?? Date.now
     this.log = deps.log.child({ service: name })
+    this.metrics = deps.metrics
   }
 
   async start (): Promise<void> {
@@ -119,6 +123,7 @@ export class UpstreamService {
 
   private createTarget (origin: string, url: URL, basePath: string, weight: number): PooledTarget {
     const target = new Target(origin, url.host, basePath, weight, this.config.passiveHealth, this.config.healthCheck) as PooledTarget
+    target.metrics = this.metrics.target(this.name, origin)
     target.pool = new Pool(origin, {
       connections: this.config.connectionsPerTarget,
       pipelining: 1,

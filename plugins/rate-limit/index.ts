@@ -13,6 +13,7 @@ import fp from 'fastify-plugin'
 import createError from '@fastify/error'
 import type { FastifyInstance, FastifyRequest, FastifyReply, HookHandlerDoneFunction } from 'fastify'
 import type { RateLimiter } from './limiter.js'
+import type { GatewayMetrics } from '../metrics/metrics.js'
 import type { Decision } from './sliding-window.js'
 import type { RateLimitConfig } from './options.js'
 import type { RouteConfig } from '../proxy/options.js'
@@ -26,6 +27,7 @@ export interface RateLimitPluginOptions {
   route: RouteConfig
   limiter: RateLimiter
   config: RateLimitConfig
+  metrics: Pick<GatewayMetrics, 'rateLimit'>
 }
 
 interface Policy {
@@ -35,11 +37,13 @@ interface Policy {
   limitHeader: string
   policyHeader: string
   name: string
+  /** this tier's gateway_rate_limit_requests_total children */
+  decisions: { allowed: { inc: () => void }, rejected: { inc: () => void } }
 }
 
 const seconds = (ms: number) => Math.max(0, Math.ceil(ms / 1000))
 
-async function rateLimit (scope: FastifyInstance, { route, limiter, config }: RateLimitPluginOptions): Promise<void> {
+async function rateLimit (scope: FastifyInstance, { route, limiter, config, metrics }: RateLimitPluginOptions): Promise<void> {
   if (route.rateLimit?.enabled === false) return
   // a block that sets no limit of its own ({} or {enabled: true}) keeps the global count
   const own = route.rateLimit && (['max', 'anonymous', 'authenticated', 'premium', 'windowMs'] as const).some((k) => route.rateLimit![k] !== undefined) ? route.rateLimit : undefined
@@ -50,7 +54,7 @@ async function rateLimit (scope: FastifyInstance, { route, limiter, config }: Ra
   for (const tier of TIERS) {
     const limit = own?.[tier] ?? own?.max ?? config[tier]
     const name = own ? `${route.name}-${tier}` : tier
-    policies[tier] = { limit, windowMs, name, limitHeader: String(limit), policyHeader: `"${name}";q=${limit};w=${seconds(windowMs)}` }
+    policies[tier] = { limit, windowMs, name, limitHeader: String(limit), policyHeader: `"${name}";q=${limit};w=${seconds(windowMs)}`, decisions: metrics.rateLimit(tier) }
   }
 
   const apply = (reply: FastifyReply, policy: Policy, d: Decision, done: HookHandlerDoneFunction) => {
@@ -62,9 +66,11 @@ async function rateLimit (scope: FastifyInstance, { route, limiter, config }: Ra
     reply.header('ratelimit-policy', policy.policyHeader)
     reply.header('ratelimit', `"${policy.name}";r=${d.remaining};t=${reset}`)
     if (d.allowed) {
+      policy.decisions.allowed.inc()
       done()
       return
     }
+    policy.decisions.rejected.inc()
     const retry = seconds(d.retryAfterMs)
     done(Object.assign(new RateLimitedError(policy.limit, seconds(policy.windowMs), retry), { headers: { 'retry-after': String(retry) } }))
   }

@@ -1,6 +1,6 @@
 // Calls per API version on this instance, and for deprecated versions which
 // consumers still make them: what an SRE needs before a sunset (GET
-// /admin/versions; exported as metrics with issue 8). Bounded: past
+// /admin/versions, and the gateway_api_version_* metrics). Bounded: past
 // MAX_CONSUMERS distinct consumers per version the rest count as "(other)".
 export const MAX_CONSUMERS = 1000
 export const OTHER_CONSUMERS = '(other)'
@@ -18,6 +18,11 @@ export class VersionUsage {
     if (byConsumer === undefined) this.#consumers.set(version, (byConsumer = new Map()))
     const key = byConsumer.has(consumerId) || byConsumer.size < MAX_CONSUMERS ? consumerId : OTHER_CONSUMERS
     byConsumer.set(key, (byConsumer.get(key) ?? 0) + 1)
+  }
+
+  /** [version, calls] of every version called so far */
+  entries (): IterableIterator<[number, number]> {
+    return this.#calls.entries()
   }
 
   calls (version: number): number {

@@ -1,9 +1,15 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { Strict, DurationMs, type DeepReadonly } from '../../src/config/types.js'
+import { Strict, DurationMs, PositiveInt, type DeepReadonly } from '../../src/config/types.js'
+
+/** The event channels a subscriber may subscribe to and POST /admin/events may publish on (SPEC.md §5). */
+export const CHANNELS = ['wallet', 'payment', 'medcard', 'claim', 'analytics'] as const
+export type Channel = typeof CHANNELS[number]
 
 export const WebSocketSchema = Strict({
   heartbeatMs: DurationMs(30_000),
-  port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 }))
+  port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  /** events kept in the stream (Redis trims approximately): how far back a reconnecting client can resume */
+  streamMaxLen: PositiveInt(100_000)
 }, { default: {} })
 
 export type WebSocketConfig = DeepReadonly<Static<typeof WebSocketSchema>>

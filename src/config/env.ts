@@ -65,6 +65,7 @@ export const ENV_BINDINGS: ReadonlyArray<readonly [string, string, Parser]> = [
   ['SHUTDOWN_TIMEOUT_MS', '/server/shutdownTimeoutMs', integer],
   ['WS_PORT', '/websocket/port', integer],
   ['WS_HEARTBEAT_MS', '/websocket/heartbeatMs', integer],
+  ['WS_STREAM_MAXLEN', '/websocket/streamMaxLen', integer],
   ['COMMAND_SERVICE_URL', '/services/command/targets', targets],
   ['QUERY_SERVICE_URL', '/services/query/targets', targets],
   ['REDIS_URL', '/redis/url', text],

@@ -214,7 +214,7 @@ t.test('half-open admits exactly halfOpenRequests (3) of 10 concurrent requests;
   t.equal(held.length, 3, 'exactly three trials reached the upstream')
   t.equal(query.requests.length, before + 3)
   for (const res of settled) assertBreakerOpen(t, res, '1')
-  t.match(breaker.snapshot(), { state: 'half-open', stateCode: 2, trials: { admitted: 3, succeeded: 0, of: 3 }, rejected: 7 })
+  t.match(breaker.snapshot(), { state: 'half-open', stateCode: 1, trials: { admitted: 3, succeeded: 0, of: 3 }, rejected: 7 })
 
   for (const res of held) { res.setHeader('content-type', 'application/json'); res.end('{"upstream":"recovered"}') }
   const all = await Promise.all(pending)
@@ -270,7 +270,7 @@ t.test('visibility: one log line per transition, /admin/breakers and /admin/upst
   await open()
   for (let i = 0; i < 2; i++) assertBreakerOpen(t, await call(`${gw.url}/v1/api/wallets`))
   const whileOpen = await breakers()
-  t.match(whileOpen.services.query, { state: 'open', stateCode: 1, opened: 1, window: { requests: 3, failures: 3, failureRate: 1 } })
+  t.match(whileOpen.services.query, { state: 'open', stateCode: 2, opened: 1, window: { requests: 3, failures: 3, failureRate: 1 } })
   t.ok(whileOpen.services.query.rejected > 0, `rejected ${whileOpen.services.query.rejected}`)
   t.equal(whileOpen.services.query.halfOpenAt, new Date(clock.now + RESET_MS).toISOString())
   t.equal(whileOpen.services.command.state, 'closed')

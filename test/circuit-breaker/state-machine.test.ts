@@ -100,7 +100,7 @@ t.test('open: every request is refused until BREAKER_RESET_MS, with a falling Re
   t.notOk(run('success'), 'still refused 1 ms before the reset')
   t.equal(breaker.retryAfterMs(), 1)
   t.equal(breaker.rejected, 2)
-  t.match(breaker.snapshot(), { state: 'open', stateCode: 1, opened: 1, rejected: 2, halfOpenAt: new Date(1_000_000 + 30_000).toISOString() })
+  t.match(breaker.snapshot(), { state: 'open', stateCode: 2, opened: 1, rejected: 2, halfOpenAt: new Date(1_000_000 + 30_000).toISOString() })
 })
 
 t.test('half-open admits exactly BREAKER_HALF_OPEN_REQUESTS trials; all succeed → closed with a fresh window', async (t) => {
@@ -109,7 +109,7 @@ t.test('half-open admits exactly BREAKER_HALF_OPEN_REQUESTS trials; all succeed 
   const tickets = Array.from({ length: 10 }, () => breaker.admit())
   t.same(tickets.filter((x) => x === REFUSED).length, 7, 'of 10 concurrent requests, 3 go through')
   t.equal(breaker.state, CircuitState.HalfOpen)
-  t.match(breaker.snapshot(), { state: 'half-open', stateCode: 2, trials: { admitted: 3, succeeded: 0, of: 3 } })
+  t.match(breaker.snapshot(), { state: 'half-open', stateCode: 1, trials: { admitted: 3, succeeded: 0, of: 3 } })
   t.equal(breaker.retryAfterMs(), 0, 'a refused client may retry as soon as the trials end')
   const trials = tickets.filter((x) => x !== REFUSED)
   breaker.record(trials[0]!, 'success')
@@ -190,4 +190,17 @@ t.test('FailureWindow keeps cockatiel\'s IBreaker contract: failure() answers "o
   t.same(w.counts(), { requests: 1, failures: 0 })
   now += 101
   t.same(w.counts(), { requests: 0, failures: 0 }, 'a slot leaves the window when the window has passed it')
+})
+
+t.test('an open breaker nobody calls reads half-open once its reset time has passed (admin API, metrics)', async (t) => {
+  const { breaker, clock, transitions } = opened()
+  clock.now += 29_999
+  t.equal(breaker.stateName, 'open')
+  t.equal(transitions.length, 1)
+  clock.now += 1
+  t.match(breaker.snapshot(), { state: 'half-open', stateCode: 1, trials: { admitted: 0, succeeded: 0, of: 3 } })
+  t.same(transitions.map((tr) => `${tr.from}>${tr.to}`), ['closed>open', 'open>half-open'], 'the transition is reported once')
+  breaker.poll()
+  t.equal(transitions.length, 2, 'polling again changes nothing')
+  t.notOk(breaker.admit() === REFUSED, 'the trials are admitted as before')
 })

@@ -1,6 +1,6 @@
 // What may appear in logs and config errors: credentials never.
 import t from 'tap'
-import { redactUrl } from '../../src/gateway.js'
+import { redactUrl } from '../../src/logging.js'
 import { configProblems } from '../helpers.js'
 import { resolveConfig } from '../../src/config/index.js'
 

@@ -1,0 +1,272 @@
+// Every Prometheus metric the gateway exports, in one registry per gateway (tests
+// build many gateways in one process; prom-client's global registry would refuse
+// the second). No Fastify import: the plugins feed these objects, the admin
+// listener serves them (plugins/metrics/index.ts).
+//
+// Hot-path metrics are label children bound once — per route, per target, per
+// tier, per auth reason — so a request increments a number instead of hashing a
+// label object. State that already lives elsewhere (breaker states, rate-limiter
+// fail-open counts, version usage, target health) is read at scrape time by
+// collect() callbacks and costs requests nothing.
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client'
+import type { AuthReason } from '../auth/errors.js'
+import type { Tier } from '../auth/options.js'
+import { TIERS } from '../auth/options.js'
+import type { Transition, ServiceBreaker } from '../circuit-breaker/breaker.js'
+import { STATE_CODES } from '../circuit-breaker/breaker.js'
+import type { RateLimiterStats } from '../rate-limit/limiter.js'
+import type { UpstreamService } from '../proxy/upstream-service.js'
+import type { VersionUsage } from '../versioning/usage.js'
+
+/** request and upstream latency buckets (seconds): sub-millisecond to the 5 s default timeout and past it */
+export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+/** the route label of requests that matched no route (route labels are patterns starting with "/") */
+export const UNMATCHED_ROUTE = 'unmatched'
+
+type HttpLabels = 'route' | 'method' | 'status'
+
+/** a counter child, exported at 0 from now on */
+function bound<T extends string> (counter: Counter<T>, labels: Record<T, string>): Counter.Internal {
+  counter.inc(labels as never, 0)
+  return counter.labels(labels as never)
+}
+
+/** One route's request metrics: children bound per method and status on first use. */
+export class RouteMetrics {
+  private readonly byMethod = new Map<string, Map<number, { count: Counter.Internal, duration: Histogram.Internal<HttpLabels> }>>()
+
+  constructor (readonly route: string, private readonly requests: Counter<HttpLabels>, private readonly durations: Histogram<HttpLabels>) {}
+
+  observe (method: string, status: number, seconds: number): void {
+    let byStatus = this.byMethod.get(method)
+    if (byStatus === undefined) this.byMethod.set(method, (byStatus = new Map()))
+    let children = byStatus.get(status)
+    if (children === undefined) {
+      const labels = { route: this.route, method, status: String(status) }
+      byStatus.set(status, (children = { count: this.requests.labels(labels), duration: this.durations.labels(labels) }))
+    }
+    children.count.inc()
+    children.duration.observe(seconds)
+  }
+}
+
+/** what an upstream attempt can fail with, as counted */
+export type UpstreamErrorKind = 'refused' | 'reset' | 'timeout' | 'http_5xx'
+
+/** One target's upstream metrics, bound once when the target is first used. */
+export class TargetMetrics {
+  private readonly latency: Histogram.Internal<'service' | 'target'>
+  private readonly errors: Record<UpstreamErrorKind, Counter.Internal>
+
+  constructor (service: string, target: string, latency: Histogram<'service' | 'target'>, errors: Counter<'service' | 'target' | 'kind'>) {
+    // every series exported from the target's first use on, at 0: a rate() over a
+    // series that appears only with its first error misses that error
+    latency.zero({ service, target })
+    this.latency = latency.labels({ service, target })
+    const bind = (kind: UpstreamErrorKind) => bound(errors, { service, target, kind })
+    this.errors = { refused: bind('refused'), reset: bind('reset'), timeout: bind('timeout'), http_5xx: bind('http_5xx') }
+  }
+
+  /** the target answered (headers received) after `seconds` */
+  answered (status: number, seconds: number): void {
+    this.latency.observe(seconds)
+    if (status >= 500) this.errors.http_5xx.inc()
+  }
+
+  failed (kind: UpstreamErrorKind): void {
+    this.errors[kind].inc()
+  }
+}
+
+/** The WebSocket metrics, registered now; the event stream (SPEC.md §5) feeds them. */
+export interface WebSocketMetrics {
+  connections: Gauge
+  messagesSent: Counter
+  slowConsumerCloses: Counter
+  /** from an event's stream entry time to its send to a subscriber */
+  eventLag: Histogram
+}
+
+/** what the scrape-time collectors read */
+export interface MetricSources {
+  services: ReadonlyMap<string, UpstreamService>
+  breakers: ReadonlyMap<string, ServiceBreaker>
+  rateLimiter: { readonly stats: RateLimiterStats } | null
+  versionUsage: VersionUsage
+  /** the deprecated versions, whose consumers are counted */
+  deprecatedVersions: readonly number[]
+  /** open proxied WebSocket tunnels (graphql-transport-ws) */
+  tunnels: { readonly size: number }
+}
+
+// Process metrics (CPU, memory, event-loop lag, GC...) are the process's, not a
+// gateway's: one registry per process, merged into each gateway's exposition.
+let processRegistry: Registry | undefined
+function processMetrics (): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry()
+    collectDefaultMetrics({ register: processRegistry })
+    // gauges with a counter's suffix, which `promtool check metrics` rejects; the
+    // same counts are exported by type as nodejs_active_handles / _requests / _resources
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) processRegistry.removeSingleMetric(name)
+  }
+  return processRegistry
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry()
+  readonly websocket: WebSocketMetrics
+  private readonly requests: Counter<HttpLabels>
+  private readonly durations: Histogram<HttpLabels>
+  private readonly upstreamLatency: Histogram<'service' | 'target'>
+  private readonly upstreamErrors: Counter<'service' | 'target' | 'kind'>
+  private readonly transitions: Counter<'service' | 'from' | 'to'>
+  private readonly authFailures: Record<AuthReason, Counter.Internal>
+  private readonly rateLimited: Record<Tier, { allowed: Counter.Internal, rejected: Counter.Internal }>
+  private readonly routes = new Map<string, RouteMetrics>()
+  private readonly targets = new Map<string, TargetMetrics>()
+  private sources: MetricSources | undefined
+
+  constructor () {
+    const registers = [this.registry]
+    this.requests = new Counter({ name: 'gateway_http_requests_total', help: 'Requests answered on the public listener, by route pattern, method and status', labelNames: ['route', 'method', 'status'], registers })
+    this.durations = new Histogram({ name: 'gateway_http_request_duration_seconds', help: 'Time from the request\'s arrival to the end of its response, by route pattern, method and status', labelNames: ['route', 'method', 'status'], buckets: LATENCY_BUCKETS, registers })
+    this.upstreamLatency = new Histogram({ name: 'gateway_upstream_response_seconds', help: 'Time from sending a request upstream to its response headers, per attempt, by service and target', labelNames: ['service', 'target'], buckets: LATENCY_BUCKETS, registers })
+    this.upstreamErrors = new Counter({ name: 'gateway_upstream_errors_total', help: 'Upstream attempts that failed (refused, reset, timeout) or answered 5xx, by service and target', labelNames: ['service', 'target', 'kind'], registers })
+    const sources = () => this.sources
+    new Gauge({
+      name: 'gateway_upstream_target_up',
+      help: 'Whether the balancer may send to a target: 1 healthy, 0 unhealthy (active check) or ejected (passive)',
+      labelNames: ['service', 'target'],
+      registers,
+      collect () {
+        this.reset()
+        for (const [name, service] of sources()?.services ?? []) {
+          const now = service.now()
+          for (const target of service.targets) this.set({ service: name, target: target.origin }, target.isAvailable(now) ? 1 : 0)
+        }
+      }
+    })
+    new Counter({
+      name: 'gateway_upstream_retries_total',
+      help: 'Requests sent again to another target after a connection failure or a 502/503, by service',
+      labelNames: ['service'],
+      registers,
+      collect () {
+        this.reset()
+        for (const [name, service] of sources()?.services ?? []) this.inc({ service: name }, service.retryBudget.retried)
+      }
+    })
+    new Gauge({
+      name: 'gateway_circuit_breaker_state',
+      help: 'Circuit breaker state per upstream service: 0 closed, 1 half-open, 2 open',
+      labelNames: ['service'],
+      registers,
+      collect () {
+        for (const [name, breaker] of sources()?.breakers ?? []) this.set({ service: name }, STATE_CODES[breaker.stateName])
+      }
+    })
+    this.transitions = new Counter({ name: 'gateway_circuit_breaker_transitions_total', help: 'Circuit breaker state changes, by service and the states left and entered', labelNames: ['service', 'from', 'to'], registers })
+    new Counter({
+      name: 'gateway_circuit_breaker_rejected_total',
+      help: 'Requests answered with the route\'s fallback because the service\'s breaker was open (or its half-open trials were taken)',
+      labelNames: ['service'],
+      registers,
+      collect () {
+        this.reset()
+        for (const [name, breaker] of sources()?.breakers ?? []) this.inc({ service: name }, breaker.rejected)
+      }
+    })
+    const limited = new Counter({ name: 'gateway_rate_limit_requests_total', help: 'Rate-limit decisions by consumer tier: allowed or rejected (429)', labelNames: ['tier', 'decision'], registers })
+    this.rateLimited = {} as GatewayMetrics['rateLimited']
+    for (const tier of TIERS) this.rateLimited[tier] = { allowed: bound(limited, { tier, decision: 'allowed' }), rejected: bound(limited, { tier, decision: 'rejected' }) }
+    const limiterStat = (name: string, help: string, stat: keyof RateLimiterStats) => new Counter({
+      name,
+      help,
+      registers,
+      collect () {
+        this.reset()
+        this.inc(sources()?.rateLimiter?.stats[stat] ?? 0)
+      }
+    })
+    limiterStat('gateway_rate_limit_redis_fail_open_total', 'Requests limited by this instance alone because Redis was unreachable (RATE_LIMIT_FAIL_MODE=open)', 'failOpen')
+    limiterStat('gateway_rate_limit_redis_fail_closed_total', 'Requests refused with 503 because Redis was unreachable (RATE_LIMIT_FAIL_MODE=closed)', 'failClosed')
+    limiterStat('gateway_rate_limit_redis_outages_total', 'Times the rate limiter lost Redis', 'outages')
+    const auth = new Counter({ name: 'gateway_auth_failures_total', help: 'Requests whose credentials were refused or missing, by reason', labelNames: ['reason'], registers })
+    const reasons: AuthReason[] = ['missing', 'malformed', 'algorithm', 'signature', 'expired', 'not_yet_valid', 'issuer', 'audience', 'claims', 'unknown_kid', 'unknown_key', 'forbidden', 'unavailable']
+    this.authFailures = Object.fromEntries(reasons.map((reason) => [reason, bound(auth, { reason })])) as Record<AuthReason, Counter.Internal>
+    new Counter({
+      name: 'gateway_api_version_requests_total',
+      help: 'Requests per resolved API version',
+      labelNames: ['version'],
+      registers,
+      collect () {
+        this.reset()
+        const s = sources()
+        if (s === undefined) return
+        for (const [version, calls] of s.versionUsage.entries()) this.inc({ version: String(version) }, calls)
+      }
+    })
+    new Gauge({
+      name: 'gateway_api_deprecated_version_consumers',
+      help: 'Distinct consumers that called a deprecated API version since start-up',
+      labelNames: ['version'],
+      registers,
+      collect () {
+        this.reset()
+        const s = sources()
+        for (const version of s?.deprecatedVersions ?? []) this.set({ version: String(version) }, Object.keys(s!.versionUsage.consumers(version)).length)
+      }
+    })
+    new Gauge({
+      name: 'gateway_websocket_proxied_connections',
+      help: 'Open WebSocket connections tunnelled to upstream services (/vN/graphql)',
+      registers,
+      collect () { this.set(sources()?.tunnels.size ?? 0) }
+    })
+    this.websocket = {
+      connections: new Gauge({ name: 'gateway_websocket_connections', help: 'Open /ws event-stream connections', registers }),
+      messagesSent: new Counter({ name: 'gateway_websocket_messages_sent_total', help: 'Messages sent to /ws subscribers', registers }),
+      slowConsumerCloses: new Counter({ name: 'gateway_websocket_slow_consumer_closes_total', help: '/ws connections closed (1013) because their send buffer passed the bound', registers }),
+      eventLag: new Histogram({ name: 'gateway_websocket_event_lag_seconds', help: 'From an event\'s stream entry time to its send to a /ws subscriber', buckets: LATENCY_BUCKETS, registers })
+    }
+  }
+
+  /** the merged exposition: this gateway's metrics and the process's */
+  exposition (): Registry {
+    return Registry.merge([this.registry, processMetrics()])
+  }
+
+  /** the state the scrape-time collectors read, once the gateway has built it */
+  watch (sources: MetricSources): void {
+    this.sources = sources
+  }
+
+  /** request metrics for one route pattern (shared by every route registered with that label) */
+  route (pattern: string): RouteMetrics {
+    let metrics = this.routes.get(pattern)
+    if (metrics === undefined) this.routes.set(pattern, (metrics = new RouteMetrics(pattern, this.requests, this.durations)))
+    return metrics
+  }
+
+  /** upstream metrics for one target of one service */
+  target (service: string, origin: string): TargetMetrics {
+    const key = `${service} ${origin}`
+    let metrics = this.targets.get(key)
+    if (metrics === undefined) this.targets.set(key, (metrics = new TargetMetrics(service, origin, this.upstreamLatency, this.upstreamErrors)))
+    return metrics
+  }
+
+  transition (t: Transition): void {
+    this.transitions.inc({ service: t.service, from: t.from, to: t.to })
+  }
+
+  authFailure (reason: AuthReason): void {
+    this.authFailures[reason].inc()
+  }
+
+  rateLimit (tier: Tier): { allowed: Counter.Internal, rejected: Counter.Internal } {
+    return this.rateLimited[tier]
+  }
+}

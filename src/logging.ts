@@ -1,0 +1,96 @@
+// What the gateway logs and how: pino JSON lines, one per request at info (the
+// line an SRE searches by request id or trace id), credentials never written.
+import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import type { GatewayConfig } from './config/index.js'
+import type { Transition } from '../plugins/circuit-breaker/breaker.js'
+import { UNMATCHED_ROUTE } from '../plugins/metrics/metrics.js'
+
+// Query (and matrix) parameters whose name says they carry a credential
+const SECRET_PARAM = /([?&;])([^=&;#]*)=([^&;#]*)/g
+const SECRET_NAME = /token|jwt|key|secret|passw|pwd|auth|signature|sig$|session|code$/i
+
+/** The URL as it may appear in logs: credential-looking parameters redacted. */
+export function redactUrl (url: string): string {
+  if (url.indexOf('=') === -1) return url
+  return url.replace(SECRET_PARAM, (whole, sep: string, name: string) => {
+    let decoded = name
+    try { decoded = decodeURIComponent(name) } catch { /* an undecodable name is checked as it is */ }
+    return SECRET_NAME.test(decoded) ? `${sep}${name}=[redacted]` : whole
+  })
+}
+
+/** Header values that are credentials, wherever a request or response object is logged. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization', 'req.headers["proxy-authorization"]', 'req.headers["x-api-key"]', 'req.headers.cookie',
+  'res.headers["set-cookie"]', 'headers.authorization', 'headers["x-api-key"]', 'headers.cookie'
+]
+
+export function loggerOptions (config: GatewayConfig, stream?: { write: (line: string) => unknown }): FastifyServerOptions['logger'] {
+  return {
+    level: config.server.logLevel,
+    ...(stream ? { stream } : {}),
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: {
+      req: (req: { method: string, url: string, originalUrl?: string, ip?: string, socket?: { remoteAddress?: string } }) => ({
+        method: req.method,
+        // as the client sent it, before version negotiation rewrote it
+        url: redactUrl(req.originalUrl ?? req.url),
+        remoteAddress: req.ip ?? req.socket?.remoteAddress
+      })
+    }
+  }
+}
+
+/** the route label of a request: its route pattern, as in the metrics */
+export function routeLabel (request: FastifyRequest): string {
+  if (request.is404) return UNMATCHED_ROUTE
+  const { url, config } = request.routeOptions
+  return config.routeLabel ?? url ?? UNMATCHED_ROUTE
+}
+
+/**
+ * Fastify's request logging, as one line per request instead of two ("incoming
+ * request" + "request completed"), carrying what the request turned out to be:
+ * route pattern, status, duration, consumer, upstream target, trace id. The
+ * request id comes from the request's child logger.
+ */
+export class RequestLogController extends LogController {
+  constructor () {
+    super({ requestIdLogLabel: 'requestId' })
+  }
+
+  override incomingRequest (): void {}
+
+  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    // (a pino logger: Fastify's type leaves isLevelEnabled out)
+    const log = reply.log as FastifyReply['log'] & { isLevelEnabled: (level: string) => boolean }
+    if (!log.isLevelEnabled(error ? 'warn' : 'info')) return
+    const line = {
+      route: routeLabel(request),
+      method: request.method,
+      url: redactUrl(request.originalUrl),
+      status: reply.statusCode,
+      durationMs: Math.round(reply.elapsedTime * 100) / 100,
+      consumer: request.consumer?.id,
+      upstream: request.upstream ?? undefined,
+      traceId: request.trace?.traceId,
+      spanId: request.trace?.spanId,
+      remoteAddress: request.ip
+    }
+    if (error) log.warn({ ...line, err: error.message }, 'request ended with a response error')
+    else log.info(line, 'request completed')
+  }
+}
+
+/** One line per breaker transition: the moments an SRE wants to find in the logs. */
+export function logTransition (log: FastifyInstance['log'], t: Transition): void {
+  const at = t.halfOpenAt === undefined ? {} : { halfOpenAt: new Date(t.halfOpenAt).toISOString() }
+  if (t.to === 'open') {
+    const why = t.window ? `${t.window.failures} of ${t.window.requests} requests failed in the window` : 'a trial request failed'
+    log.warn({ service: t.service, breaker: t.to, from: t.from, ...t.window, ...at }, `circuit breaker opened: ${why}; requests get the fallback until ${at.halfOpenAt}`)
+  } else if (t.to === 'half-open') {
+    log.info({ service: t.service, breaker: t.to, from: t.from }, 'circuit breaker half-open: admitting trial requests')
+  } else {
+    log.info({ service: t.service, breaker: t.to, from: t.from }, 'circuit breaker closed: the trial requests succeeded')
+  }
+}
