@@ -6,6 +6,9 @@ import type { FastifyInstance, FastifyRequest, FastifyReply } from 'fastify'
 import { sendProblem } from '../../src/errors.js'
 import type { GatewayContext } from '../../src/context.js'
 import { apiKeyRoutes } from './api-keys.js'
+import { eventRoutes } from './events.js'
+import { redactConfig } from './redact.js'
+import { routeTable } from './route-table.js'
 
 const digest = (value: string) => createHash('sha256').update(value).digest()
 
@@ -25,8 +28,18 @@ export function adminGuard (token: string | undefined) {
 }
 
 async function admin (app: FastifyInstance, { context }: { context: GatewayContext }): Promise<void> {
+  // the config never changes after start-up: both views are built once
+  const routes = routeTable(context)
+  const redactedConfig = JSON.stringify(redactConfig(context.config))
   app.register(async (scope) => {
     scope.addHook('onRequest', adminGuard(context.config.server.adminToken))
+    // admin bodies are JSON: a text/plain body gets 415, not a schema error about a string
+    scope.removeContentTypeParser('text/plain')
+    // every route and version as registered, with the timeouts and limits that apply
+    scope.get('/routes', async () => routes)
+    // secrets replaced (plugins/admin/redact.ts); never cached by anything in between
+    scope.get('/config', async (_request, reply) => reply.header('cache-control', 'no-store').type('application/json; charset=utf-8').send(redactedConfig))
+    eventRoutes(scope, context.events)
     scope.get('/upstreams', async () => {
       const services: Record<string, unknown> = {}
       for (const [name, service] of context.services) {

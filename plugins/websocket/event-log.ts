@@ -4,7 +4,7 @@
 //
 // Entry format (shared with the backends, which XADD directly):
 //   XADD healthpay:events MAXLEN ~ <maxLen> * channel <c> event <e> subject <s> data <JSON>
-import type { Redis } from '../../src/redis.js'
+import type { Redis } from 'ioredis'
 
 export interface StreamEvent {
   /** the stream entry id "<ms>-<seq>": the same on every gateway instance */

@@ -1,0 +1,97 @@
+// One JSON log line per request at info: request id, route pattern, status,
+// duration, consumer, upstream target, trace id; credentials never written;
+// LOG_LEVEL respected.
+import t from 'tap'
+import { startUpstream, startGateway, servicesFor, specRoutes, call, signToken, bearer, TEST_SECRET, freePort } from '../helpers.js'
+
+interface Line { level: number, msg: string, requestId?: string, [key: string]: unknown }
+
+function capture () {
+  const lines: string[] = []
+  return { lines, parsed: () => lines.map((l) => JSON.parse(l) as Line), logStream: { write: (line: string) => lines.push(line) } }
+}
+
+t.test('one line per request with what the request turned out to be', async (t) => {
+  const log = capture()
+  const up = await startUpstream(t)
+  const gw = await startGateway(t, {
+    services: servicesFor(up.url),
+    routes: specRoutes(),
+    jwt: { secret: TEST_SECRET },
+    server: { logLevel: 'info' }
+  }, { logStream: log.logStream })
+  const ok = await call(`${gw.url}/api/wallets/w1?page=2`, { headers: { ...bearer(signToken({ sub: 'u-alice' })), 'x-request-id': 'req-log-1', 'x-api-version': '2' } })
+  t.equal(ok.status, 200)
+  const refused = await call(`${gw.url}/v1/api/wallets/w1`)
+  t.equal(refused.status, 401)
+  const missing = await call(`${gw.url}/no/such/route`)
+  t.equal(missing.status, 404)
+
+  const requestLines = log.parsed().filter((l) => l.msg === 'request completed')
+  t.equal(requestLines.length, 3, 'exactly one line per request')
+  t.notOk(log.parsed().some((l) => l.msg === 'incoming request'), 'no second line when the request arrives')
+  const [first, second, third] = requestLines
+  const upstreamTrace = String(up.requests[0]!.headers.traceparent).split('-')
+  t.match(first, {
+    level: 30,
+    requestId: 'req-log-1',
+    route: '/v2/api/*',
+    method: 'GET',
+    url: '/api/wallets/w1?page=2',
+    status: 200,
+    consumer: 'u-alice',
+    upstream: up.url,
+    traceId: upstreamTrace[1],
+    spanId: upstreamTrace[2]
+  })
+  t.type(first!.durationMs, 'number')
+  t.ok((first!.durationMs as number) > 0 && (first!.durationMs as number) < 5000)
+  t.match(second, { route: '/v1/api/*', status: 401, requestId: refused.headers['x-request-id'] })
+  t.notOk('consumer' in second! || 'upstream' in second!, 'a refused request has no consumer and never went upstream')
+  t.match(third, { route: 'unmatched', status: 404, url: '/no/such/route' })
+  t.match(third!.traceId, /^[0-9a-f]{32}$/, 'every request has a trace id, routed or not')
+})
+
+t.test('credentials are never written: headers, query tokens, cookies', async (t) => {
+  const log = capture()
+  const up = await startUpstream(t)
+  const gw = await startGateway(t, {
+    services: servicesFor(up.url),
+    routes: specRoutes(),
+    jwt: { secret: TEST_SECRET },
+    server: { logLevel: 'trace' }
+  }, { logStream: log.logStream })
+  const token = signToken({ sub: 'u-bob' })
+  const key = 'hpk_never-logged-key-0123456789'
+  await call(`${gw.url}/v1/api/wallets/w1?access_token=${token}&page=3`, { headers: { ...bearer(token), cookie: 'session=cookie-secret-value', 'x-api-key': key } })
+  await call(`${gw.url}/v1/auth/login?token=${token}`, { method: 'POST', headers: { authorization: 'Basic dXNlcjpwYXNzd29yZA==', cookie: 'sid=other-cookie-secret' } })
+  const text = log.lines.join('\n')
+  t.ok(log.lines.length >= 2)
+  t.ok(text.includes('access_token=[redacted]'), 'the query token is shown redacted')
+  t.ok(text.includes('page=3'), 'other parameters stay readable')
+  for (const secret of [token.split('.')[2]!, key, 'cookie-secret-value', 'other-cookie-secret', 'dXNlcjpwYXNzd29yZA']) {
+    t.notOk(text.includes(secret), `no line contains ${secret.slice(0, 10)}…`)
+  }
+})
+
+t.test('LOG_LEVEL=warn: no per-request lines, warnings still written', async (t) => {
+  const log = capture()
+  const up = await startUpstream(t)
+  const dead = `http://127.0.0.1:${await freePort()}`
+  const gw = await startGateway(t, { services: servicesFor(dead, up.url), retry: { attempts: 0 }, server: { logLevel: 'warn' } }, { logStream: log.logStream })
+  t.equal((await call(`${gw.url}/v1/api/x`)).status, 200)
+  t.equal((await call(`${gw.url}/v1/commands/x`, { method: 'POST' })).status, 502)
+  const lines = log.parsed()
+  t.notOk(lines.some((l) => l.msg === 'request completed'), 'no info line')
+  t.ok(lines.some((l) => l.level === 40 && l.msg === 'upstream request failed' && l.target === dead), 'the failed upstream request is a warning')
+  t.ok(lines.every((l) => l.level >= 40))
+})
+
+t.test('LOG_LEVEL=silent writes nothing at all', async (t) => {
+  const log = capture()
+  const up = await startUpstream(t)
+  const gw = await startGateway(t, { services: servicesFor(up.url), server: { logLevel: 'silent' } }, { logStream: log.logStream })
+  await call(`${gw.url}/v1/api/x`)
+  await call(`${gw.url}/nowhere`)
+  t.same(log.lines, [])
+})
