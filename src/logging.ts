@@ -4,20 +4,10 @@ import { LogController, type FastifyInstance, type FastifyReply, type FastifyReq
 import type { GatewayConfig } from './config/index.js'
 import type { Transition } from '../plugins/circuit-breaker/breaker.js'
 import { UNMATCHED_ROUTE } from '../plugins/metrics/metrics.js'
-
-// Query (and matrix) parameters whose name says they carry a credential
-const SECRET_PARAM = /([?&;])([^=&;#]*)=([^&;#]*)/g
-const SECRET_NAME = /token|jwt|key|secret|passw|pwd|auth|signature|sig$|session|code$/i
+import { redactQuery } from './redaction.js'
 
 /** The URL as it may appear in logs: credential-looking parameters redacted. */
-export function redactUrl (url: string): string {
-  if (url.indexOf('=') === -1) return url
-  return url.replace(SECRET_PARAM, (whole, sep: string, name: string) => {
-    let decoded = name
-    try { decoded = decodeURIComponent(name) } catch { /* an undecodable name is checked as it is */ }
-    return SECRET_NAME.test(decoded) ? `${sep}${name}=[redacted]` : whole
-  })
-}
+export const redactUrl = redactQuery
 
 /** Header values that are credentials, wherever a request or response object is logged. */
 export const REDACTED_PATHS = [

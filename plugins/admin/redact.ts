@@ -2,54 +2,7 @@
 // Pure, no Fastify; the frozen config itself is never touched. API-key digests stay
 // (GET /admin/api-keys lists them anyway); public keys are public.
 import type { GatewayConfig, MutableGatewayConfig } from '../../src/config/schema.js'
-
-export const REDACTED = '[redacted]'
-
-const SENSITIVE_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key'])
-// over-matching ("x-keyword") costs a hidden value; under-matching leaks a credential
-const SENSITIVE_PART = /token|secret|key|passw|auth|session|signature/i
-
-/** Whether a header (or query parameter) of this name may carry a credential. */
-export function isSensitiveName (name: string): boolean {
-  return SENSITIVE_HEADERS.has(name.toLowerCase()) || SENSITIVE_PART.test(name)
-}
-
-/** A header map with the values of sensitive names replaced. */
-export function redactHeaders (headers: Readonly<Record<string, string>>): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const [name, value] of Object.entries(headers)) setOwn(out, name, isSensitiveName(name) ? REDACTED : value)
-  return out
-}
-
-const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//
-const QUERY_PARAM = /([?&;])([^=&;#]*)=([^&;#]*)/g
-
-/**
- * "redis://user:pw@host:6379/0?password=x" → "redis://[redacted]@host:6379/0?password=[redacted]".
- * The userinfo is found as WHATWG URL parsing finds it (the last "@" before the path),
- * so a password with an unencoded "@" is masked whole.
- */
-export function maskUrl (url: string): string {
-  const scheme = SCHEME.exec(url)
-  if (scheme === null) return url
-  const start = scheme[0].length
-  const rest = url.slice(start).search(/[/?#\\]/)
-  const end = rest === -1 ? url.length : start + rest
-  const at = url.lastIndexOf('@', end - 1)
-  let out = at >= start ? url.slice(0, start) + REDACTED + url.slice(at) : url
-  const hash = out.indexOf('#')
-  const query = out.indexOf('?')
-  if (query !== -1 && (hash === -1 || query < hash)) {
-    const tail = hash === -1 ? '' : out.slice(hash)
-    const head = hash === -1 ? out : out.slice(0, hash)
-    out = head.replace(QUERY_PARAM, (whole, sep: string, name: string) => {
-      let decoded = name
-      try { decoded = decodeURIComponent(name) } catch { /* checked as written */ }
-      return isSensitiveName(decoded) ? `${sep}${name}=${REDACTED}` : whole
-    }) + tail
-  }
-  return out
-}
+import { REDACTED, maskUrl, redactHeaders, setOwn } from '../../src/redaction.js'
 
 /** The config as GET /admin/config shows it: a fresh, mutable copy without secrets. */
 export function redactConfig (config: GatewayConfig): MutableGatewayConfig {
@@ -75,10 +28,4 @@ function copyMaskingUrls (value: unknown): unknown {
     return out
   }
   return value
-}
-
-// a key named "__proto__" (a fallback body may have one) must stay data, not set the prototype
-function setOwn (target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
-  else target[key] = value
 }

@@ -5,7 +5,7 @@ import type { GatewayContext } from '../../src/context.js'
 import type { RouteConfig } from '../proxy/options.js'
 import type { RateLimitConfig } from '../rate-limit/options.js'
 import { TIERS, type Tier } from '../auth/options.js'
-import { redactHeaders } from './redact.js'
+import { redactHeaders } from '../../src/redaction.js'
 
 export type EffectiveRateLimit =
   | { enabled: false, source: 'global' | 'route' }

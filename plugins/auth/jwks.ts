@@ -9,6 +9,7 @@
 import { createPublicKey, type JsonWebKey } from 'node:crypto'
 import { request } from 'undici'
 import type { JwtAlgorithm } from './options.js'
+import { maskUrl } from '../../src/redaction.js'
 
 export interface JwksKey<V> {
   kid: string | undefined
@@ -131,7 +132,7 @@ export class JwksCache<V> {
       this.loaded = true
       if (changed) this.opts.onChange?.()
     } catch (err) {
-      this.opts.log.warn({ jwksUrl: this.opts.url, error: (err as Error).message, cachedKeys: this.keys.length }, 'JWKS fetch failed: keeping the keys already cached')
+      this.opts.log.warn({ jwksUrl: maskUrl(this.opts.url), error: (err as Error).message, cachedKeys: this.keys.length }, 'JWKS fetch failed: keeping the keys already cached')
     }
   }
 

@@ -5,7 +5,7 @@
 //
 // Hot-path metrics are label children bound once — per route, per target, per
 // tier, per auth reason — so a request increments a number instead of hashing a
-// label object. State that already lives elsewhere (breaker states, rate-limiter
+// label object (./families.ts for the ones every request touches). State that already lives elsewhere (breaker states, rate-limiter
 // fail-open counts, version usage, target health) is read at scrape time by
 // collect() callbacks and costs requests nothing.
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client'
@@ -14,6 +14,7 @@ import type { Tier } from '../auth/options.js'
 import { TIERS } from '../auth/options.js'
 import type { Transition, ServiceBreaker } from '../circuit-breaker/breaker.js'
 import { STATE_CODES } from '../circuit-breaker/breaker.js'
+import { CounterFamily, HistogramFamily, type CounterChild, type HistogramChild } from './families.js'
 import type { RateLimiterStats } from '../rate-limit/limiter.js'
 import type { UpstreamService } from '../proxy/upstream-service.js'
 import type { VersionUsage } from '../versioning/usage.js'
@@ -24,30 +25,24 @@ export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 /** the route label of requests that matched no route (route labels are patterns starting with "/") */
 export const UNMATCHED_ROUTE = 'unmatched'
 
-type HttpLabels = 'route' | 'method' | 'status'
-
 /** a counter child, exported at 0 from now on */
 function bound<T extends string> (counter: Counter<T>, labels: Record<T, string>): Counter.Internal {
   counter.inc(labels as never, 0)
   return counter.labels(labels as never)
 }
 
-/** One route's request metrics: children bound per method and status on first use. */
+/** One route's request metrics: a child per method and status, bound on first use. */
 export class RouteMetrics {
-  private readonly byMethod = new Map<string, Map<number, { count: Counter.Internal, duration: Histogram.Internal<HttpLabels> }>>()
+  private readonly byMethod = new Map<string, Map<number, HistogramChild>>()
 
-  constructor (readonly route: string, private readonly requests: Counter<HttpLabels>, private readonly durations: Histogram<HttpLabels>) {}
+  constructor (readonly route: string, private readonly durations: HistogramFamily) {}
 
   observe (method: string, status: number, seconds: number): void {
     let byStatus = this.byMethod.get(method)
     if (byStatus === undefined) this.byMethod.set(method, (byStatus = new Map()))
-    let children = byStatus.get(status)
-    if (children === undefined) {
-      const labels = { route: this.route, method, status: String(status) }
-      byStatus.set(status, (children = { count: this.requests.labels(labels), duration: this.durations.labels(labels) }))
-    }
-    children.count.inc()
-    children.duration.observe(seconds)
+    let child = byStatus.get(status)
+    if (child === undefined) byStatus.set(status, (child = this.durations.child({ route: this.route, method, status: String(status) })))
+    child.observe(seconds)
   }
 }
 
@@ -56,14 +51,13 @@ export type UpstreamErrorKind = 'refused' | 'reset' | 'timeout' | 'http_5xx'
 
 /** One target's upstream metrics, bound once when the target is first used. */
 export class TargetMetrics {
-  private readonly latency: Histogram.Internal<'service' | 'target'>
+  private readonly latency: HistogramChild
   private readonly errors: Record<UpstreamErrorKind, Counter.Internal>
 
-  constructor (service: string, target: string, latency: Histogram<'service' | 'target'>, errors: Counter<'service' | 'target' | 'kind'>) {
+  constructor (service: string, target: string, latency: HistogramFamily, errors: Counter<'service' | 'target' | 'kind'>) {
     // every series exported from the target's first use on, at 0: a rate() over a
     // series that appears only with its first error misses that error
-    latency.zero({ service, target })
-    this.latency = latency.labels({ service, target })
+    this.latency = latency.child({ service, target })
     const bind = (kind: UpstreamErrorKind) => bound(errors, { service, target, kind })
     this.errors = { refused: bind('refused'), reset: bind('reset'), timeout: bind('timeout'), http_5xx: bind('http_5xx') }
   }
@@ -117,22 +111,21 @@ function processMetrics (): Registry {
 export class GatewayMetrics {
   readonly registry = new Registry()
   readonly websocket: WebSocketMetrics
-  private readonly requests: Counter<HttpLabels>
-  private readonly durations: Histogram<HttpLabels>
-  private readonly upstreamLatency: Histogram<'service' | 'target'>
+  private readonly durations: HistogramFamily
+  private readonly upstreamLatency: HistogramFamily
   private readonly upstreamErrors: Counter<'service' | 'target' | 'kind'>
   private readonly transitions: Counter<'service' | 'from' | 'to'>
   private readonly authFailures: Record<AuthReason, Counter.Internal>
-  private readonly rateLimited: Record<Tier, { allowed: Counter.Internal, rejected: Counter.Internal }>
+  private readonly rateLimited: Record<Tier, { allowed: CounterChild, rejected: CounterChild }>
   private readonly routes = new Map<string, RouteMetrics>()
   private readonly targets = new Map<string, TargetMetrics>()
   private sources: MetricSources | undefined
 
   constructor () {
     const registers = [this.registry]
-    this.requests = new Counter({ name: 'gateway_http_requests_total', help: 'Requests answered on the public listener, by route pattern, method and status', labelNames: ['route', 'method', 'status'], registers })
-    this.durations = new Histogram({ name: 'gateway_http_request_duration_seconds', help: 'Time from the request\'s arrival to the end of its response, by route pattern, method and status', labelNames: ['route', 'method', 'status'], buckets: LATENCY_BUCKETS, registers })
-    this.upstreamLatency = new Histogram({ name: 'gateway_upstream_response_seconds', help: 'Time from sending a request upstream to its response headers, per attempt, by service and target', labelNames: ['service', 'target'], buckets: LATENCY_BUCKETS, registers })
+    this.durations = new HistogramFamily('gateway_http_request_duration_seconds', 'Time from the request\'s arrival to the end of its response, by route pattern, method and status', LATENCY_BUCKETS, this.registry)
+    this.durations.counter('gateway_http_requests_total', 'Requests answered on the public listener, by route pattern, method and status', this.registry)
+    this.upstreamLatency = new HistogramFamily('gateway_upstream_response_seconds', 'Time from sending a request upstream to its response headers, per attempt, by service and target', LATENCY_BUCKETS, this.registry)
     this.upstreamErrors = new Counter({ name: 'gateway_upstream_errors_total', help: 'Upstream attempts that failed (refused, reset, timeout) or answered 5xx, by service and target', labelNames: ['service', 'target', 'kind'], registers })
     const sources = () => this.sources
     new Gauge({
@@ -178,9 +171,9 @@ export class GatewayMetrics {
         for (const [name, breaker] of sources()?.breakers ?? []) this.inc({ service: name }, breaker.rejected)
       }
     })
-    const limited = new Counter({ name: 'gateway_rate_limit_requests_total', help: 'Rate-limit decisions by consumer tier: allowed or rejected (429)', labelNames: ['tier', 'decision'], registers })
+    const limited = new CounterFamily('gateway_rate_limit_requests_total', 'Rate-limit decisions by consumer tier: allowed or rejected (429)', this.registry)
     this.rateLimited = {} as GatewayMetrics['rateLimited']
-    for (const tier of TIERS) this.rateLimited[tier] = { allowed: bound(limited, { tier, decision: 'allowed' }), rejected: bound(limited, { tier, decision: 'rejected' }) }
+    for (const tier of TIERS) this.rateLimited[tier] = { allowed: limited.child({ tier, decision: 'allowed' }), rejected: limited.child({ tier, decision: 'rejected' }) }
     const limiterStat = (name: string, help: string, stat: keyof RateLimiterStats) => new Counter({
       name,
       help,
@@ -246,7 +239,7 @@ export class GatewayMetrics {
   /** request metrics for one route pattern (shared by every route registered with that label) */
   route (pattern: string): RouteMetrics {
     let metrics = this.routes.get(pattern)
-    if (metrics === undefined) this.routes.set(pattern, (metrics = new RouteMetrics(pattern, this.requests, this.durations)))
+    if (metrics === undefined) this.routes.set(pattern, (metrics = new RouteMetrics(pattern, this.durations)))
     return metrics
   }
 
@@ -266,7 +259,7 @@ export class GatewayMetrics {
     this.authFailures[reason].inc()
   }
 
-  rateLimit (tier: Tier): { allowed: Counter.Internal, rejected: Counter.Internal } {
+  rateLimit (tier: Tier): { allowed: CounterChild, rejected: CounterChild } {
     return this.rateLimited[tier]
   }
 }

@@ -1,6 +1,7 @@
 // redactConfig: what GET /admin/config may show. Secrets never; the frozen input untouched.
 import t from 'tap'
-import { redactConfig, redactHeaders, maskUrl, isSensitiveName, REDACTED } from '../../plugins/admin/redact.js'
+import { redactConfig } from '../../plugins/admin/redact.js'
+import { redactHeaders, maskUrl, isSensitiveName, REDACTED } from '../../src/redaction.js'
 import { resolveConfig } from '../../src/config/index.js'
 
 const SECRETS = {
