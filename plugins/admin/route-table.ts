@@ -2,28 +2,8 @@
 // the gateway registered them, with what actually applies (timeouts and rate limits
 // after falling back to the service's and the global ones). Pure, no Fastify.
 import type { GatewayContext } from '../../src/context.js'
-import type { RouteConfig } from '../proxy/options.js'
-import type { RateLimitConfig } from '../rate-limit/options.js'
-import { TIERS, type Tier } from '../auth/options.js'
+import { effectiveRateLimit } from '../rate-limit/policy.js'
 import { redactHeaders } from '../../src/redaction.js'
-
-export type EffectiveRateLimit =
-  | { enabled: false, source: 'global' | 'route' }
-  | { enabled: true, source: 'global' | 'route', windowMs: number, limits: Record<Tier, number> }
-
-/**
- * The limits the rate-limit plugin applies to this route. It mirrors the rule in
- * plugins/rate-limit/index.ts: a route block with no limit of its own keeps the global count.
- */
-export function effectiveRateLimit (route: RouteConfig, global: RateLimitConfig): EffectiveRateLimit {
-  if (!global.enabled) return { enabled: false, source: 'global' }
-  const block = route.rateLimit
-  if (block?.enabled === false) return { enabled: false, source: 'route' }
-  const own = block && (['max', 'anonymous', 'authenticated', 'premium', 'windowMs'] as const).some((k) => block[k] !== undefined) ? block : undefined
-  const limits = {} as Record<Tier, number>
-  for (const tier of TIERS) limits[tier] = own?.[tier] ?? own?.max ?? global[tier]
-  return { enabled: true, source: own ? 'route' : 'global', windowMs: own?.windowMs ?? global.windowMs, limits }
-}
 
 const transformView = (t: { add?: Readonly<Record<string, string>>, remove?: readonly string[] } | undefined) =>
   ({ add: redactHeaders(t?.add ?? {}), remove: [...(t?.remove ?? [])] })

@@ -20,6 +20,7 @@ import type { RouteConfig } from '../proxy/options.js'
 import type { Tier } from '../auth/options.js'
 import { TIERS } from '../auth/options.js'
 import { settle } from '../../src/settle.js'
+import { effectiveRateLimit } from './policy.js'
 
 const RateLimitedError = createError<[number, number, number]>('GW_RATE_LIMITED', 'Rate limit of %d requests per %d s exceeded; retry in %d s', 429)
 
@@ -44,16 +45,16 @@ interface Policy {
 const seconds = (ms: number) => Math.max(0, Math.ceil(ms / 1000))
 
 async function rateLimit (scope: FastifyInstance, { route, limiter, config, metrics }: RateLimitPluginOptions): Promise<void> {
-  if (route.rateLimit?.enabled === false) return
-  // a block that sets no limit of its own ({} or {enabled: true}) keeps the global count
-  const own = route.rateLimit && (['max', 'anonymous', 'authenticated', 'premium', 'windowMs'] as const).some((k) => route.rateLimit![k] !== undefined) ? route.rateLimit : undefined
-  const windowMs = own?.windowMs ?? config.windowMs
+  const effective = effectiveRateLimit(route, config)
+  if (!effective.enabled) return
+  const own = effective.source === 'route'
   // g: the consumer's global window; r:<route>: a route's own (route names are [A-Za-z0-9._-])
   const keyScope = own ? `r:${route.name}:` : 'g:'
   const policies = {} as Record<Tier, Policy>
   for (const tier of TIERS) {
-    const limit = own?.[tier] ?? own?.max ?? config[tier]
+    const limit = effective.limits[tier]
     const name = own ? `${route.name}-${tier}` : tier
+    const windowMs = effective.windowMs
     policies[tier] = { limit, windowMs, name, limitHeader: String(limit), policyHeader: `"${name}";q=${limit};w=${seconds(windowMs)}`, decisions: metrics.rateLimit(tier) }
   }
 
