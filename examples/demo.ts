@@ -71,6 +71,7 @@ Try:
   curl -s -X POST ${base}/v1/commands/wallets/w-alice-1/deposit -H "Authorization: Bearer ${accessToken}" -H 'content-type: application/json' -d '{"amount": 25}'
   curl -s -X POST ${base}/v1/auth/login -H 'content-type: application/json' -d '{"username":"bob","password":"demo-password"}'
   curl -s ${adminUrl}/admin/upstreams -H "Authorization: Bearer ${adminToken ?? '<ADMIN_TOKEN>'}"
+  curl -s ${adminUrl}/metrics | grep '^gateway_http_requests_total'   # Prometheus metrics, no token needed
   curl -s ${base}/v1/api/analytics/summary -H "Authorization: Bearer ${accessToken}"   # 403: alice is no analyst
 
 Ctrl-C stops everything.

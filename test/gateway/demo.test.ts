@@ -58,6 +58,10 @@ t.test('the demo starts with no Redis, prints a JWT and curl lines that work whe
   const admin = /curl -s (http:\/\/\S+\/admin\/upstreams) -H "Authorization: Bearer (\S+)"/.exec(out)!
   t.equal((await fetch(admin[1]!, { headers: { authorization: `Bearer ${admin[2]}` } })).status, 200)
 
+  const metrics = /curl -s (http:\/\/\S+\/metrics) \| grep '\^gateway_http_requests_total'/.exec(out)!
+  const exposition = await (await fetch(metrics[1]!)).text()
+  t.match(exposition, /^gateway_http_requests_total\{route="\/v1\/api\/\*",method="GET",status="200"\} [1-9]/m, 'the requests above are counted')
+
   const exited = once(child, 'exit')
   child.kill('SIGINT')
   t.same(await exited, [0, null], 'Ctrl-C stops it cleanly')
