@@ -52,24 +52,29 @@ export class RequestLogController extends LogController {
   override incomingRequest (): void {}
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    // (a pino logger: Fastify's type leaves isLevelEnabled out)
-    const log = reply.log as FastifyReply['log'] & { isLevelEnabled: (level: string) => boolean }
-    if (!log.isLevelEnabled(error ? 'warn' : 'info')) return
-    const line = {
-      route: routeLabel(request),
-      method: request.method,
-      url: redactUrl(request.originalUrl),
-      status: reply.statusCode,
-      durationMs: Math.round(reply.elapsedTime * 100) / 100,
-      consumer: request.consumer?.id,
-      upstream: request.upstream ?? undefined,
-      traceId: request.trace?.traceId,
-      spanId: request.trace?.spanId,
-      remoteAddress: request.ip
-    }
-    if (error) log.warn({ ...line, err: error.message }, 'request ended with a response error')
-    else log.info(line, 'request completed')
+    logRequest(request, reply.statusCode, reply.elapsedTime, error)
   }
+}
+
+/** The request's one log line; also written for a WebSocket upgrade, whose reply is hijacked. */
+export function logRequest (request: FastifyRequest, status: number, durationMs: number, error?: Error | null): void {
+  // (a pino logger: Fastify's type leaves isLevelEnabled out)
+  const log = request.log as FastifyRequest['log'] & { isLevelEnabled: (level: string) => boolean }
+  if (!log.isLevelEnabled(error ? 'warn' : 'info')) return
+  const line = {
+    route: routeLabel(request),
+    method: request.method,
+    url: redactUrl(request.originalUrl),
+    status,
+    durationMs: Math.round(durationMs * 100) / 100,
+    consumer: request.consumer?.id,
+    upstream: request.upstream ?? undefined,
+    traceId: request.trace?.traceId,
+    spanId: request.trace?.spanId,
+    remoteAddress: request.ip
+  }
+  if (error) log.warn({ ...line, err: error.message }, 'request ended with a response error')
+  else log.info(line, 'request completed')
 }
 
 /** One line per breaker transition: the moments an SRE wants to find in the logs. */

@@ -10,10 +10,11 @@ import versioning, { deprecatedUsageHook } from '../plugins/versioning/index.js'
 import auth from '../plugins/auth/index.js'
 import rateLimit from '../plugins/rate-limit/index.js'
 import validation from '../plugins/validation/index.js'
-import proxy from '../plugins/proxy/index.js'
+import proxy, { routePattern } from '../plugins/proxy/index.js'
 import { createFallback } from '../plugins/circuit-breaker/fallback.js'
 import type { VersionedRoute } from '../plugins/versioning/routes.js'
 import type { GatewayContext } from './context.js'
+import { logRequest } from './logging.js'
 
 export interface RouteScopeOptions {
   /** one route in one API version (plugins/versioning/routes.ts) */
@@ -34,6 +35,7 @@ export default async function routeScope (scope: FastifyInstance, { entry, conte
   if (context.rateLimiter) await scope.register(rateLimit, { route, limiter: context.rateLimiter, config: context.config.rateLimit, metrics })
   const operations = context.validators.get(route.prefix)
   if (operations !== undefined) await scope.register(validation, { operations })
+  const upgrades = metrics.route(routePattern(route))
   await scope.register(proxy, {
     route,
     service,
@@ -42,6 +44,10 @@ export default async function routeScope (scope: FastifyInstance, { entry, conte
     tunnels: context.tunnels,
     breaker,
     fallback: createFallback(route, breaker),
-    retry: context.config.retry
+    retry: context.config.retry,
+    onUpgradeAnswered: (request, status, durationMs) => {
+      upgrades.observe(request.method, status, durationMs / 1000)
+      logRequest(request, status, durationMs)
+    }
   })
 }

@@ -31,6 +31,8 @@ export interface ForwarderOptions {
   /** what a request the breaker refuses gets */
   fallback: FallbackResponder
   retry: RetryConfig
+  /** a WebSocket upgrade was answered (hijacked, it never reaches the onResponse hooks): count and log it */
+  onUpgradeAnswered?: (request: FastifyRequest, status: number, durationMs: number) => void
 }
 
 const HEADERS_TIMEOUT = Object.assign(new Error('upstream headers timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' })
@@ -116,7 +118,7 @@ function withHiddenCredentials (route: RouteConfig): HeaderTransform | undefined
 }
 
 export function createForwarder (opts: ForwarderOptions) {
-  const { route, service, bodyLimit, isTrusted, tunnels, breaker, fallback, retry } = opts
+  const { route, service, bodyLimit, isTrusted, tunnels, breaker, fallback, retry, onUpgradeAnswered } = opts
   const timeoutMs = route.timeoutMs ?? service.timeoutMs
   const buildRequestHeaders = requestHeaderBuilder(withHiddenCredentials(route))
   const buildResponseHeaders = responseHeaderBuilder(route.headers?.response)
@@ -361,6 +363,7 @@ export function createForwarder (opts: ForwarderOptions) {
       }
       reply.hijack()
       request.upstream = target.origin
+      const started = performance.now()
       openTunnel({
         request, upgrade, target, path: target.basePath + path, headers, timeoutMs, tunnels,
         responseHeaders: upgradeHeaders(reply),
@@ -371,7 +374,8 @@ export function createForwarder (opts: ForwarderOptions) {
             target.onFailure(outcome.kind, service.now())
           }
         },
-        onSettled: (outcome) => breaker.record(ticket, outcome)
+        onSettled: (outcome) => breaker.record(ticket, outcome),
+        onAnswered: onUpgradeAnswered && ((status) => onUpgradeAnswered(request, status, performance.now() - started))
       })
       return reply
     }

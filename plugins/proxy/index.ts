@@ -29,6 +29,9 @@ declare module 'fastify' {
 // the media types the JSON parser below takes (media type names are case-insensitive)
 const JSON_BODY = /^\s*application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
 
+/** the route pattern metrics and logs name a proxied route by: "/v1/api/*" */
+export const routePattern = (route: { prefix: string }): string => `${route.prefix}/*`
+
 // TRACE is left out on purpose (cross-site tracing); CONNECT never reaches Fastify.
 export const METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 
@@ -75,7 +78,7 @@ async function proxy (scope: FastifyInstance, opts: ProxyPluginOptions): Promise
     })
   }
   const handler = createForwarder(opts)
-  const config = { routeName: opts.route.name, service: opts.service.name, routeLabel: `${opts.route.prefix}/*` }
+  const config = { routeName: opts.route.name, service: opts.service.name, routeLabel: routePattern(opts.route) }
   // "/" under the prefix matches both "/v1/api" and "/v1/api/"
   scope.route({ method: METHODS, url: '/', handler, config, exposeHeadRoute: false })
   scope.route({ method: METHODS, url: '/*', handler, config, exposeHeadRoute: false })

@@ -32,6 +32,8 @@ export interface TunnelOptions {
   onSettled: (outcome: 'success' | 'failure' | 'neutral') => void
   /** the gateway's own headers for the 101 (X-API-Version, Deprecation...), after the upstream's */
   responseHeaders?: Readonly<Record<string, string>>
+  /** the status the client got (101, the upstream's refusal, or the gateway's 502/504): called once, unless the client left first */
+  onAnswered?: (status: number) => void
 }
 
 export function openTunnel (opts: TunnelOptions): void {
@@ -60,12 +62,14 @@ export function openTunnel (opts: TunnelOptions): void {
     settle('failure')
     if (answered) return
     answered = true
+    opts.onAnswered?.(status)
     writeRawProblem(client, status, code, detail, { instance: pathOf(request.originalUrl), requestId: request.id })
   }
 
   upstreamRequest.on('upgrade', (res, upstream, upstreamHead) => {
     answered = true
     settle('success')
+    opts.onAnswered?.(res.statusCode!)
     upstreamRequest.setTimeout(0)
     client.write(statusLine(res) + rawHeaderLines(res.rawHeaders) + ownHeaderLines(res.headers, opts.responseHeaders) + '\r\n')
     if (upstreamHead.length) client.write(upstreamHead)
@@ -86,6 +90,7 @@ export function openTunnel (opts: TunnelOptions): void {
   upstreamRequest.on('response', (res) => {
     answered = true
     settle(res.statusCode! >= 500 ? 'failure' : 'success')
+    opts.onAnswered?.(res.statusCode!)
     client.write(statusLine(res) + rawHeaderLines(res.rawHeaders, true) + 'connection: close\r\n\r\n')
     res.pipe(client)
   })

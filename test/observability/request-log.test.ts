@@ -2,7 +2,10 @@
 // duration, consumer, upstream target, trace id; credentials never written;
 // LOG_LEVEL respected.
 import t from 'tap'
-import { startUpstream, startGateway, servicesFor, specRoutes, call, signToken, bearer, TEST_SECRET, freePort } from '../helpers.js'
+import { WebSocket } from 'ws'
+import { once } from 'node:events'
+import { startUpstream, startWsUpstream, startGateway, servicesFor, specRoutes, call, signToken, bearer, TEST_SECRET, freePort } from '../helpers.js'
+import { scrape } from '../metrics/scrape.js'
 
 interface Line { level: number, msg: string, requestId?: string, [key: string]: unknown }
 
@@ -94,4 +97,21 @@ t.test('LOG_LEVEL=silent writes nothing at all', async (t) => {
   await call(`${gw.url}/v1/api/x`)
   await call(`${gw.url}/nowhere`)
   t.same(log.lines, [])
+})
+
+t.test('a proxied WebSocket upgrade is logged and counted once, with its 101', async (t) => {
+  const log = capture()
+  const ws = await startWsUpstream(t)
+  const gw = await startGateway(t, { services: servicesFor(ws.url), server: { logLevel: 'info' } }, { logStream: log.logStream })
+  const client = new WebSocket(`${gw.url.replace('http', 'ws')}/v1/graphql`, 'graphql-transport-ws')
+  await once(client, 'open')
+  const refused = new WebSocket(`${gw.url.replace('http', 'ws')}/v1/nowhere`)
+  await once(refused, 'error')
+  client.close()
+  await once(client, 'close')
+  const lines = log.parsed().filter((l) => l.msg === 'request completed')
+  t.match(lines.find((l) => l.route === '/v1/graphql/*'), { method: 'GET', status: 101, upstream: ws.url, url: '/v1/graphql' })
+  t.match(lines.find((l) => l.route === 'unmatched'), { status: 404 })
+  const m = await scrape(gw.adminUrl)
+  t.equal(m.value('gateway_http_requests_total', { route: '/v1/graphql/*', method: 'GET', status: '101' }), 1)
 })
