@@ -30,11 +30,11 @@ const rounds = Number(flags.rounds)
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0
 const pinned = (cpu: string, cmd: string[]) => (hasTaskset ? ['taskset', '-c', cpu, ...cmd] : cmd)
 
-interface Server { name: string, child: ChildProcess, port: number, headers?: Record<string, string>, path?: string }
+export interface Server { name: string, child: ChildProcess, port: number, headers?: Record<string, string>, path?: string }
 const children: ChildProcess[] = []
 process.on('exit', () => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL') })
 
-async function freePort (): Promise<number> {
+export async function freePort (): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo
@@ -43,7 +43,7 @@ async function freePort (): Promise<number> {
 }
 
 /** Starts a server on a port chosen here and waits until it answers HTTP at all. */
-async function start (name: string, cpu: string, script: string, env: Record<string, string>): Promise<Server> {
+export async function start (name: string, cpu: string, script: string, env: Record<string, string>): Promise<Server> {
   const port = await freePort()
   const [cmd, ...args] = pinned(cpu, [process.execPath, script])
   const child = spawn(cmd!, args, { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] })
@@ -66,9 +66,9 @@ function rssMb (pid: number): number {
   return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024)
 }
 
-interface Sample { rps: number, p50: number, p99: number, errors: number, non2xx: number }
+export interface Sample { rps: number, p50: number, p99: number, errors: number, non2xx: number }
 
-function load (server: Server, seconds: number): Sample {
+export function load (server: Server, seconds: number): Sample {
   const bin = join(root, 'node_modules', '.bin', 'autocannon')
   const headers = Object.entries(server.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}=${v}`])
   const [cmd, ...args] = pinned('1', [bin, '-j', '-c', flags.connections!, '-d', String(seconds), ...headers, `http://127.0.0.1:${server.port}${server.path ?? flags.path}`])
@@ -166,7 +166,10 @@ async function main (): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  console.error(err)
-  process.exit(1)
-})
+// (bench/latency-histogram.ts imports the helpers above without running the bench)
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((err) => {
+    console.error(err)
+    process.exit(1)
+  })
+}

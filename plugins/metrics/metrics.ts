@@ -9,6 +9,7 @@
 // fail-open counts, version usage, target health) is read at scrape time by
 // collect() callbacks and costs requests nothing.
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client'
+import { readFileSync } from 'node:fs'
 import type { AuthReason } from '../auth/errors.js'
 import type { Tier } from '../auth/options.js'
 import { TIERS } from '../auth/options.js'
@@ -19,8 +20,24 @@ import type { RateLimiterStats } from '../rate-limit/limiter.js'
 import type { UpstreamService } from '../proxy/upstream-service.js'
 import type { VersionUsage } from '../versioning/usage.js'
 
-/** request and upstream latency buckets (seconds): sub-millisecond to the 5 s default timeout and past it */
-export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+/**
+ * request and upstream latency buckets (seconds): dense from 1 to 25 ms, where a
+ * gateway's answers fall (so a p99 is read off a narrow bucket, not interpolated
+ * across a wide one), then sparse up to the 5 s default timeout and past it
+ */
+export const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+// the package's version: package.json is two levels up from plugins/metrics/, three from dist/plugins/metrics/
+const GATEWAY_VERSION = readVersion()
+function readVersion (): string {
+  for (const up of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string, version?: string }
+      if (pkg.name === 'healthpay-gateway' && typeof pkg.version === 'string') return pkg.version
+    } catch { /* not there: try the next level */ }
+  }
+  return 'unknown'
+}
 
 /** the route label of requests that matched no route (route labels are patterns starting with "/") */
 export const UNMATCHED_ROUTE = 'unmatched'
@@ -161,6 +178,12 @@ export class GatewayMetrics {
       }
     })
     this.transitions = new Counter({ name: 'gateway_circuit_breaker_transitions_total', help: 'Circuit breaker state changes, by service and the states left and entered', labelNames: ['service', 'from', 'to'], registers })
+    new Gauge({
+      name: 'gateway_build_info',
+      help: 'Always 1: the gateway\'s version and the Node.js version it runs on, for annotating deploys',
+      labelNames: ['version', 'node'],
+      registers
+    }).set({ version: GATEWAY_VERSION, node: process.versions.node }, 1)
     new Counter({
       name: 'gateway_circuit_breaker_rejected_total',
       help: 'Requests answered with the route\'s fallback because the service\'s breaker was open (or its half-open trials were taken)',
@@ -234,6 +257,10 @@ export class GatewayMetrics {
   /** the state the scrape-time collectors read, once the gateway has built it */
   watch (sources: MetricSources): void {
     this.sources = sources
+    // every transition a breaker can make, exported at 0 from the start
+    for (const service of sources.breakers.keys()) {
+      for (const [from, to] of [['closed', 'open'], ['open', 'half-open'], ['half-open', 'closed'], ['half-open', 'open']]) this.transitions.inc({ service, from: from!, to: to! }, 0)
+    }
   }
 
   /** request metrics for one route pattern (shared by every route registered with that label) */

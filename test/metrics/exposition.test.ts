@@ -5,6 +5,8 @@ import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import { startUpstream, startGateway, servicesFor, specRoutes, call, signToken, bearer, TEST_SECRET, freePort } from '../helpers.js'
 import { scrape, parseExposition } from './scrape.js'
+import { LATENCY_BUCKETS } from '../../plugins/metrics/metrics.js'
+import { createRequire } from 'node:module'
 
 const ADMIN = 'metrics-test-admin-token'
 
@@ -52,7 +54,7 @@ t.test('request, auth, rate-limit, upstream and version metrics count exactly th
   const labels = { route: '/v1/api/*', method: 'GET', status: '200' }
   t.equal(m.value('gateway_http_request_duration_seconds_count', labels), 3)
   const buckets = m.find('gateway_http_request_duration_seconds_bucket', labels)
-  t.equal(buckets.length, 15, '14 bounds and +Inf')
+  t.equal(buckets.length, LATENCY_BUCKETS.length + 1, 'every bound and +Inf')
   t.equal(buckets.at(-1)!.labels.le, '+Inf')
   t.equal(buckets.at(-1)!.value, 3)
   t.ok(buckets.every((b, i) => i === 0 || b.value >= buckets[i - 1]!.value), 'buckets are cumulative')
@@ -77,6 +79,8 @@ t.test('request, auth, rate-limit, upstream and version metrics count exactly th
   t.equal(m.value('gateway_upstream_target_up', target), 1)
   // breakers, versions, WebSockets, process
   t.equal(m.value('gateway_circuit_breaker_state', { service: 'query' }), 0)
+  t.equal(m.value('gateway_circuit_breaker_transitions_total', { service: 'query', from: 'closed', to: 'open' }), 0, 'transitions exported at 0 before the first')
+  t.equal(m.value('gateway_build_info', { version: createRequire(import.meta.url)('../../package.json').version, node: process.versions.node }), 1)
   t.equal(m.value('gateway_circuit_breaker_rejected_total', { service: 'query' }), 0)
   t.equal(m.value('gateway_api_version_requests_total', { version: '1' }), 10)
   t.equal(m.value('gateway_api_version_requests_total', { version: '2' }), 1)
