@@ -31,3 +31,25 @@ t.test('admin paths are not served on the public port', async (t) => {
     t.equal(res.status, 404, path)
   }
 })
+
+t.test('every admin endpoint: 401 without or with a wrong token, 403 with no ADMIN_TOKEN configured', async (t) => {
+  const open = await startGateway(t, { services: servicesFor('http://127.0.0.1:1'), server: { adminToken: TOKEN } })
+  const closed = await startGateway(t, { services: servicesFor('http://127.0.0.1:1') })
+  const endpoints: Array<[string, string, string?]> = [
+    ['GET', '/admin/routes'], ['GET', '/admin/upstreams'], ['GET', '/admin/config'], ['GET', '/admin/breakers'],
+    ['GET', '/admin/versions'], ['GET', '/admin/rate-limit'], ['GET', '/admin/api-keys'],
+    ['POST', '/admin/api-keys', '{"consumerId":"svc-1","tier":"authenticated"}'],
+    ['DELETE', `/admin/api-keys/${'a'.repeat(64)}`],
+    ['POST', '/admin/events', '{"channel":"wallet","event":"wallet.updated","subject":"u-1"}']
+  ]
+  for (const [method, path, body] of endpoints) {
+    const headers: Record<string, string> = body ? { 'content-type': 'application/json' } : {}
+    const none = await call(`${open.adminUrl}${path}`, { method, headers, body })
+    t.equal(none.status, 401, `${method} ${path} without a token`)
+    t.match(none.json(), { code: 'GW_ADMIN_UNAUTHORIZED' })
+    t.equal((await call(`${open.adminUrl}${path}`, { method, headers: { ...headers, authorization: `Bearer ${TOKEN.slice(0, -1)}` }, body })).status, 401, `${method} ${path} with a wrong token`)
+    const disabled = await call(`${closed.adminUrl}${path}`, { method, headers: { ...headers, authorization: `Bearer ${TOKEN}` }, body })
+    t.equal(disabled.status, 403, `${method} ${path} with no ADMIN_TOKEN configured`)
+    t.match(disabled.json(), { code: 'GW_ADMIN_DISABLED' })
+  }
+})
