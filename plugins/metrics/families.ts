@@ -55,6 +55,11 @@ abstract class Family<Child> {
     return child
   }
 
+  /** stops exporting the child for these labels (a target that is gone) */
+  remove (labels: Labels): void {
+    this.children.delete(JSON.stringify(labels))
+  }
+
   protected abstract create (labels: Labels): Child
   abstract get (): Exported<MetricValue<string>>
   /** Registry.resetMetrics(): zeroes the children in place (they stay bound where they are used) */

@@ -64,7 +64,8 @@ export class RouteMetrics {
 }
 
 /** what an upstream attempt can fail with, as counted */
-export type UpstreamErrorKind = 'refused' | 'reset' | 'timeout' | 'http_5xx'
+const UPSTREAM_ERROR_KINDS = ['refused', 'reset', 'timeout', 'http_5xx'] as const
+export type UpstreamErrorKind = typeof UPSTREAM_ERROR_KINDS[number]
 
 /** One target's upstream metrics, bound once when the target is first used. */
 export class TargetMetrics {
@@ -75,8 +76,7 @@ export class TargetMetrics {
     // every series exported from the target's first use on, at 0: a rate() over a
     // series that appears only with its first error misses that error
     this.latency = latency.child({ service, target })
-    const bind = (kind: UpstreamErrorKind) => bound(errors, { service, target, kind })
-    this.errors = { refused: bind('refused'), reset: bind('reset'), timeout: bind('timeout'), http_5xx: bind('http_5xx') }
+    this.errors = Object.fromEntries(UPSTREAM_ERROR_KINDS.map((kind) => [kind, bound(errors, { service, target, kind })])) as Record<UpstreamErrorKind, Counter.Internal>
   }
 
   /** the target answered (headers received) after `seconds` */
@@ -276,6 +276,13 @@ export class GatewayMetrics {
     let metrics = this.targets.get(key)
     if (metrics === undefined) this.targets.set(key, (metrics = new TargetMetrics(service, origin, this.upstreamLatency, this.upstreamErrors)))
     return metrics
+  }
+
+  /** a target no longer resolved: its series go, rather than linger frozen at their last values */
+  forgetTarget (service: string, origin: string): void {
+    if (!this.targets.delete(`${service} ${origin}`)) return
+    this.upstreamLatency.remove({ service, target: origin })
+    for (const kind of UPSTREAM_ERROR_KINDS) this.upstreamErrors.remove({ service, target: origin, kind })
   }
 
   transition (t: Transition): void {

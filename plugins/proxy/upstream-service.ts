@@ -116,6 +116,7 @@ export class UpstreamService {
     this.targets = next
     for (const t of removed) {
       this.log.info({ target: t.origin }, 'target removed (no longer resolved)')
+      this.metrics.forgetTarget(this.name, t.origin)
       void t.pool.close().catch(() => {})
     }
     if (next.length !== current.size || removed.length) this.log.debug({ targets: next.map((t) => t.origin) }, 'targets updated')

@@ -4,6 +4,7 @@
 // upstreams behind the addresses are real servers on 127.0.0.1 and 127.0.0.2.
 import t from 'tap'
 import { startUpstream, startGateway, echo, call, until } from '../helpers.js'
+import { scrape } from '../metrics/scrape.js'
 
 t.test('a name with two addresses is two targets; re-resolution follows the DNS answer', async (t) => {
   const one = await startUpstream(t, echo('one'), { host: '127.0.0.1' })
@@ -23,9 +24,15 @@ t.test('a name with two addresses is two targets; re-resolution follows the DNS 
   t.same(seen.filter((s) => s === 'two').length, 3)
   t.equal(one.requests[0]!.headers.host, `query.internal:${one.port}`, 'Host is the configured name, not the address')
 
+  const gone = { service: 'query', target: `http://127.0.0.1:${one.port}` }
+  t.equal((await scrape(gw.adminUrl)).value('gateway_upstream_response_seconds_count', gone), 3)
   answer = ['127.0.0.2']
   await until(() => service.targets.length === 1, 5000, 'the removed address to leave the target list')
   for (let i = 0; i < 4; i++) t.equal((await call(`${gw.url}/v1/api/x`)).json().upstream, 'two')
+  const after = await scrape(gw.adminUrl)
+  t.same(after.find('gateway_upstream_response_seconds_count', gone), [], 'the removed target\'s series are gone from /metrics')
+  t.same(after.find('gateway_upstream_errors_total', gone), [])
+  t.equal(after.value('gateway_upstream_response_seconds_count', { service: 'query', target: `http://127.0.0.2:${one.port}` }), 7)
 
   // a failing lookup keeps the last known addresses instead of dropping the service
   const before = service.targets
