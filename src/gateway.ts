@@ -28,9 +28,9 @@ import absentRoute from '../plugins/versioning/absent.js'
 import { compileRouteValidators } from '../plugins/validation/index.js'
 import { loadSpec, type OpenApiDocument } from '../plugins/openapi/spec.js'
 import { GatewayMetrics } from '../plugins/metrics/metrics.js'
-import { instrumentRoutes } from '../plugins/metrics/requests.js'
+import { instrumentRoutes, RequestObserver } from '../plugins/metrics/requests.js'
 import metricsEndpoint from '../plugins/metrics/index.js'
-import { loggerOptions, logTransition, RequestLogController } from './logging.js'
+import { loggerOptions, logTransition } from './logging.js'
 import { traceFrom, type TraceContext } from './trace-context.js'
 
 declare module 'fastify' {
@@ -66,6 +66,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   const trust = compileTrust(config.server.trustProxy)
   const versions = new ApiVersions(config.versioning, config.routes, deps.now)
   const validators = compileRouteValidators(versions.table.routes, () => deps.openapi ?? loadSpec().document)
+  const metrics = new GatewayMetrics()
   const app = Fastify({
     logger: loggerOptions(config, deps.logStream),
     genReqId: (req: IncomingMessage) => {
@@ -73,8 +74,8 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     requestIdHeader: false,
-    // one line per request, at the end, with what it turned out to be (src/logging.ts)
-    logController: new RequestLogController(),
+    // each finished request: its route's metrics and one log line (plugins/metrics/requests.ts)
+    logController: new RequestObserver(metrics),
     trustProxy: trust,
     bodyLimit: config.server.bodyLimitBytes,
     // Fastify's own closing answer is not problem+json: the onRequest hook below answers instead
@@ -102,7 +103,6 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   let closing = false
   const tunnels = new Set<Duplex>()
   const redis: Redis | null = config.redis.url ? createRedisClient({ url: config.redis.url, log: app.log }) : null
-  const metrics = new GatewayMetrics()
   const services = new Map<string, UpstreamService>()
   for (const [name, serviceConfig] of Object.entries(config.services)) {
     services.set(name, new UpstreamService(name, serviceConfig, { timeoutMs: config.breaker.timeoutMs, retry: config.retry }, { log: app.log, lookup: deps.lookup, metrics }))
@@ -139,14 +139,13 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   app.decorateRequest('consumer', null)
   app.decorateRequest('upstream', null)
   app.decorateRequest('trace', null)
-  // from here on every route registered gets its request metrics (the 404 route is given them below)
-  const countUnmatched = instrumentRoutes(app, metrics)
+  // from here on every route registered gets its request metrics
+  instrumentRoutes(app, metrics)
 
   for (const instance of [app, adminApp]) instance.setErrorHandler(problemErrorHandler)
   adminApp.setNotFoundHandler(notFoundHandler)
   // no route because the version is unknown or malformed: a 400 that says so
-  // (Fastify takes any lifecycle hook in these options, though its types list two)
-  app.setNotFoundHandler({ onResponse: countUnmatched } as Parameters<FastifyInstance['setNotFoundHandler']>[0], (request, reply) => {
+  app.setNotFoundHandler((request, reply) => {
     const versionError = versions.negotiator.notFoundError(request, reply)
     return versionError === undefined ? notFoundHandler(request, reply) : problemErrorHandler(versionError as FastifyError, request, reply)
   })

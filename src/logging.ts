@@ -1,9 +1,8 @@
 // What the gateway logs and how: pino JSON lines, one per request at info (the
 // line an SRE searches by request id or trace id), credentials never written.
-import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import type { FastifyInstance, FastifyRequest, FastifyServerOptions } from 'fastify'
 import type { GatewayConfig } from './config/index.js'
 import type { Transition } from '../plugins/circuit-breaker/breaker.js'
-import { UNMATCHED_ROUTE } from '../plugins/metrics/metrics.js'
 import { redactQuery } from './redaction.js'
 
 /** The URL as it may appear in logs: credential-looking parameters redacted. */
@@ -31,38 +30,18 @@ export function loggerOptions (config: GatewayConfig, stream?: { write: (line: s
   }
 }
 
-/** the route label of a request: its route pattern, as in the metrics */
-export function routeLabel (request: FastifyRequest): string {
-  if (request.is404) return UNMATCHED_ROUTE
-  const { url, config } = request.routeOptions
-  return config.routeLabel ?? url ?? UNMATCHED_ROUTE
-}
-
 /**
- * Fastify's request logging, as one line per request instead of two ("incoming
- * request" + "request completed"), carrying what the request turned out to be:
- * route pattern, status, duration, consumer, upstream target, trace id. The
- * request id comes from the request's child logger.
+ * The request's one log line, at the end: what the request turned out to be —
+ * route pattern, status, duration, consumer, upstream target, trace. Written by
+ * plugins/metrics/requests.ts for every response, and by the proxy for a WebSocket
+ * upgrade (hijacked, it has no response of Fastify's).
  */
-export class RequestLogController extends LogController {
-  constructor () {
-    super({ requestIdLogLabel: 'requestId' })
-  }
-
-  override incomingRequest (): void {}
-
-  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    logRequest(request, reply.statusCode, reply.elapsedTime, error)
-  }
-}
-
-/** The request's one log line; also written for a WebSocket upgrade, whose reply is hijacked. */
-export function logRequest (request: FastifyRequest, status: number, durationMs: number, error?: Error | null): void {
+export function logRequest (request: FastifyRequest, route: string, status: number, durationMs: number, error?: Error | null): void {
   // (a pino logger: Fastify's type leaves isLevelEnabled out)
   const log = request.log as FastifyRequest['log'] & { isLevelEnabled: (level: string) => boolean }
   if (!log.isLevelEnabled(error ? 'warn' : 'info')) return
   const line = {
-    route: routeLabel(request),
+    route,
     method: request.method,
     url: redactUrl(request.originalUrl),
     status,

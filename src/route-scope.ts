@@ -35,7 +35,8 @@ export default async function routeScope (scope: FastifyInstance, { entry, conte
   if (context.rateLimiter) await scope.register(rateLimit, { route, limiter: context.rateLimiter, config: context.config.rateLimit, metrics })
   const operations = context.validators.get(route.prefix)
   if (operations !== undefined) await scope.register(validation, { operations })
-  const upgrades = metrics.route(routePattern(route))
+  const pattern = routePattern(route)
+  const upgrades = metrics.route(pattern)
   await scope.register(proxy, {
     route,
     service,
@@ -47,7 +48,7 @@ export default async function routeScope (scope: FastifyInstance, { entry, conte
     retry: context.config.retry,
     onUpgradeAnswered: (request, status, durationMs) => {
       upgrades.observe(request.method, status, durationMs / 1000)
-      logRequest(request, status, durationMs)
+      logRequest(request, pattern, status, durationMs)
     }
   })
 }
