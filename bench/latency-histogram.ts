@@ -10,24 +10,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import { createSigner } from 'fast-jwt'
-import { start, load, freePort } from './run.js'
+import { start, load, freePort, flags } from './run.js'
 import { LATENCY_BUCKETS } from '../plugins/metrics/metrics.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
-// bench/run.ts reads the same argv when imported: these flags are a subset of its own
-const { values: flags } = parseArgs({
-  options: {
-    duration: { type: 'string', default: '10' },
-    connections: { type: 'string', default: '50' },
-    warmup: { type: 'string', default: '2' },
-    path: { type: 'string', default: '/v1/api/wallets/w-bench' }
-  }
-})
+// the flags are bench/run.ts's (it parses argv when imported): --duration, --connections, --warmup, --path
 const ROUTE = '/v1/api/*'
 const SERVICE = 'query'
 

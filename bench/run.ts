@@ -16,7 +16,7 @@ import { breakerBench, printBreakerRows } from './breaker.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
-const { values: flags } = parseArgs({
+export const { values: flags } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '50' },

@@ -1,7 +1,7 @@
 // One JSON log line per request at info: request id, route pattern, status,
 // duration, consumer, upstream target, trace id; credentials never written;
 // LOG_LEVEL respected.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { WebSocket } from 'ws'
 import { once } from 'node:events'
 import { startUpstream, startWsUpstream, startGateway, servicesFor, specRoutes, call, signToken, bearer, TEST_SECRET, freePort } from '../helpers.js'
@@ -14,15 +14,16 @@ function capture () {
   return { lines, parsed: () => lines.map((l) => JSON.parse(l) as Line), logStream: { write: (line: string) => lines.push(line) } }
 }
 
-t.test('one line per request with what the request turned out to be', async (t) => {
+/** the SPEC routes with their auth, a JWT secret, an echo upstream, and the log lines captured */
+async function jwtGateway (t: Test, logLevel: string) {
   const log = capture()
   const up = await startUpstream(t)
-  const gw = await startGateway(t, {
-    services: servicesFor(up.url),
-    routes: specRoutes(),
-    jwt: { secret: TEST_SECRET },
-    server: { logLevel: 'info' }
-  }, { logStream: log.logStream })
+  const gw = await startGateway(t, { services: servicesFor(up.url), routes: specRoutes(), jwt: { secret: TEST_SECRET }, server: { logLevel } }, { logStream: log.logStream })
+  return { log, up, gw }
+}
+
+t.test('one line per request with what the request turned out to be', async (t) => {
+  const { log, up, gw } = await jwtGateway(t, 'info')
   const ok = await call(`${gw.url}/api/wallets/w1?page=2`, { headers: { ...bearer(signToken({ sub: 'u-alice' })), 'x-request-id': 'req-log-1', 'x-api-version': '2' } })
   t.equal(ok.status, 200)
   const refused = await call(`${gw.url}/v1/api/wallets/w1`)
@@ -56,14 +57,7 @@ t.test('one line per request with what the request turned out to be', async (t) 
 })
 
 t.test('credentials are never written: headers, query tokens, cookies', async (t) => {
-  const log = capture()
-  const up = await startUpstream(t)
-  const gw = await startGateway(t, {
-    services: servicesFor(up.url),
-    routes: specRoutes(),
-    jwt: { secret: TEST_SECRET },
-    server: { logLevel: 'trace' }
-  }, { logStream: log.logStream })
+  const { log, gw } = await jwtGateway(t, 'trace')
   const token = signToken({ sub: 'u-bob' })
   const key = 'hpk_never-logged-key-0123456789'
   await call(`${gw.url}/v1/api/wallets/w1?access_token=${token}&page=3`, { headers: { ...bearer(token), cookie: 'session=cookie-secret-value', 'x-api-key': key } })
