@@ -3,12 +3,13 @@
 // the second). No Fastify import: the plugins feed these objects, the admin
 // listener serves them (plugins/metrics/index.ts).
 //
-// Hot-path metrics are label children bound once — per route, per target, per
-// tier, per auth reason — so a request increments a number instead of hashing a
-// label object (./families.ts for the ones every request touches). State that already lives elsewhere (breaker states, rate-limiter
-// fail-open counts, version usage, target health) is read at scrape time by
-// collect() callbacks and costs requests nothing.
-import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client'
+// What every request (or every WebSocket message) touches is a child bound once
+// in ./families.ts — per route, target, tier — so counting is an increment, not a
+// label hash. Rarer events (auth failures, upstream errors, transitions) use
+// prom-client's own counters. State that already lives elsewhere (breaker states,
+// rate-limiter fail-open counts, version usage, target health) is read at scrape
+// time by collect() callbacks and costs requests nothing.
+import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client'
 import { readFileSync } from 'node:fs'
 import type { AuthReason } from '../auth/errors.js'
 import type { Tier } from '../auth/options.js'
@@ -42,7 +43,7 @@ function readVersion (): string {
 /** the route label of requests that matched no route (route labels are patterns starting with "/") */
 export const UNMATCHED_ROUTE = 'unmatched'
 
-/** a counter child, exported at 0 from now on */
+/** a prom-client counter child for a rare event (it hashes its labels per call), exported at 0 from now on */
 function bound<T extends string> (counter: Counter<T>, labels: Record<T, string>): Counter.Internal {
   counter.inc(labels as never, 0)
   return counter.labels(labels as never)
@@ -93,10 +94,11 @@ export class TargetMetrics {
 /** The WebSocket metrics, registered now; the event stream (SPEC.md §5) feeds them. */
 export interface WebSocketMetrics {
   connections: Gauge
-  messagesSent: Counter
+  /** per message sent: a bound child */
+  messagesSent: CounterChild
   slowConsumerCloses: Counter
-  /** from an event's stream entry time to its send to a subscriber */
-  eventLag: Histogram
+  /** from an event's stream entry time to its send to a subscriber, in seconds: a bound child */
+  eventLag: HistogramChild
 }
 
 /** what the scrape-time collectors read */
@@ -243,9 +245,9 @@ export class GatewayMetrics {
     })
     this.websocket = {
       connections: new Gauge({ name: 'gateway_websocket_connections', help: 'Open /ws event-stream connections', registers }),
-      messagesSent: new Counter({ name: 'gateway_websocket_messages_sent_total', help: 'Messages sent to /ws subscribers', registers }),
+      messagesSent: new CounterFamily('gateway_websocket_messages_sent_total', 'Messages sent to /ws subscribers', this.registry).child({}),
       slowConsumerCloses: new Counter({ name: 'gateway_websocket_slow_consumer_closes_total', help: '/ws connections closed (1013) because their send buffer passed the bound', registers }),
-      eventLag: new Histogram({ name: 'gateway_websocket_event_lag_seconds', help: 'From an event\'s stream entry time to its send to a /ws subscriber', buckets: LATENCY_BUCKETS, registers })
+      eventLag: new HistogramFamily('gateway_websocket_event_lag_seconds', 'From an event\'s stream entry time to its send to a /ws subscriber', LATENCY_BUCKETS, this.registry).child({})
     }
   }
 

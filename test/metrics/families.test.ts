@@ -37,3 +37,12 @@ t.test('a bound counter exports its children from the moment they are bound', as
   allowed.inc()
   t.equal(await registry.metrics(), '# HELP y_total decisions\n# TYPE y_total counter\ny_total{tier="premium",decision="allowed"} 2\ny_total{tier="premium",decision="rejected"} 0\n')
 })
+
+t.test('an unlabelled family child is exposed without braces (the /ws counters)', async (t) => {
+  const registry = new Registry()
+  const sent = new CounterFamily('z_messages_total', 'sent', registry).child({})
+  const lag = new HistogramFamily('z_lag_seconds', 'lag', [0.1], registry).child({})
+  sent.inc()
+  lag.observe(0.05)
+  t.equal(await registry.metrics(), '# HELP z_messages_total sent\n# TYPE z_messages_total counter\nz_messages_total 1\n\n# HELP z_lag_seconds lag\n# TYPE z_lag_seconds histogram\nz_lag_seconds_bucket{le="0.1"} 1\nz_lag_seconds_bucket{le="+Inf"} 1\nz_lag_seconds_sum 0.05\nz_lag_seconds_count 1\n')
+})
