@@ -3,10 +3,9 @@
 // decimal; amountMinor in v2 commands; auth and GraphQL the same in both.
 import { once } from 'node:events'
 import t from 'tap'
-import WebSocket from 'ws'
 import { toMoneyV2 } from '../../examples/money.js'
 import { createStore } from '../../examples/store.js'
-import { SECRET, call, messageQueue, startBackends, verifyHs256, type Backends } from './helpers.js'
+import { SECRET, call, openGraphqlSocket, startBackends, verifyHs256, type Backends } from './helpers.js'
 
 const NOW = Date.parse('2026-03-15T12:00:00Z')
 const ALICE = 'u-alice'
@@ -221,13 +220,7 @@ t.test('/v2/graphql answers over HTTP exactly as /v1/graphql does', async (t) =>
 
 t.test('/v2/graphql speaks graphql-transport-ws over WebSocket', async (t) => {
   const b = await startBackends(t)
-  const ws = new WebSocket(`${b.queryUrl.replace('http', 'ws')}/v2/graphql`, 'graphql-transport-ws', { headers: { 'x-consumer-id': ALICE } })
-  t.teardown(() => ws.terminate())
-  const nextMessage = messageQueue(ws)
-  await once(ws, 'open')
-  t.equal(ws.protocol, 'graphql-transport-ws')
-  ws.send(JSON.stringify({ type: 'connection_init' }))
-  t.same(await nextMessage(), { type: 'connection_ack' })
+  const { ws, nextMessage } = await openGraphqlSocket(t, `${b.queryUrl.replace('http', 'ws')}/v2/graphql`, ALICE)
 
   // a query over the socket: one `next`, then `complete`
   ws.send(JSON.stringify({ id: 'q-1', type: 'subscribe', payload: { query: '{ wallet(id: "w-alice-2") { balance currency } }' } }))

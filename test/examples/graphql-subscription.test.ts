@@ -6,7 +6,7 @@ import { once, type EventEmitter } from 'node:events'
 import t from 'tap'
 import WebSocket from 'ws'
 import { createClient, type Client } from 'graphql-ws'
-import { call, messageQueue, startBackends, type Backends } from './helpers.js'
+import { call, openGraphqlSocket, startBackends, type Backends } from './helpers.js'
 
 const WALLET_UPDATED = `subscription ($w: ID) {
   walletUpdated(walletId: $w) { event walletId change amount transactionId reason wallet { id balance status version } }
@@ -117,14 +117,7 @@ t.test('subscribing to a stranger\'s wallet, transactions, payment, claim or Med
 
 t.test('raw graphql-transport-ws: sub-protocol, ack, next, and 1001 on server close', async (t) => {
   const b = await startBackends(t)
-  const ws = new WebSocket(wsUrl(b), 'graphql-transport-ws', { headers: { 'x-consumer-id': 'u-alice' } })
-  t.teardown(() => ws.terminate())
-  const nextMessage = messageQueue(ws)
-  await once(ws, 'open')
-  t.equal(ws.protocol, 'graphql-transport-ws')
-
-  ws.send(JSON.stringify({ type: 'connection_init' }))
-  t.same(await nextMessage(), { type: 'connection_ack' })
+  const { ws, nextMessage } = await openGraphqlSocket(t, wsUrl(b), 'u-alice')
 
   const listening = storeListener(b, 'newListener')
   ws.send(JSON.stringify({ id: 'sub-1', type: 'subscribe', payload: { query: WALLET_UPDATED, variables: { w: 'w-alice-2' } } }))

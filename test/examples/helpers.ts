@@ -1,12 +1,14 @@
 // Start both sample services on real sockets (port 0) over one fresh store,
 // closed again when the test ends.
+import type { Test } from 'tap'
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { buildCommandService } from '../../examples/command-service.js'
 import { buildQueryService } from '../../examples/query-service.js'
 import { createStore, type Store, type StoreEvent } from '../../examples/store.js'
-import type { WebSocket } from 'ws'
+import { WebSocket } from 'ws'
+import { once } from 'node:events'
 
 export const SECRET = 'test-secret-with-at-least-32-characters!'
 
@@ -87,4 +89,19 @@ export function messageQueue (ws: WebSocket): () => Promise<Record<string, any>>
     if (messages.length === 0) await new Promise<void>((resolve) => waiters.push(resolve))
     return messages.shift() as Record<string, any>
   }
+}
+
+/**
+ * A raw graphql-transport-ws socket for `consumerId`, open and acknowledged
+ * (connection_init → connection_ack checked), with its message queue.
+ */
+export async function openGraphqlSocket (t: Test, url: string, consumerId: string): Promise<{ ws: WebSocket, nextMessage: () => Promise<Record<string, any>> }> {
+  const ws = new WebSocket(url, 'graphql-transport-ws', { headers: { 'x-consumer-id': consumerId } })
+  t.teardown(() => ws.terminate())
+  const nextMessage = messageQueue(ws)
+  await once(ws, 'open')
+  t.equal(ws.protocol, 'graphql-transport-ws')
+  ws.send(JSON.stringify({ type: 'connection_init' }))
+  t.same(await nextMessage(), { type: 'connection_ack' })
+  return { ws, nextMessage }
 }
