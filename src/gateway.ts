@@ -31,6 +31,7 @@ import { GatewayMetrics } from '../plugins/metrics/metrics.js'
 import { instrumentRoutes, RequestObserver } from '../plugins/metrics/requests.js'
 import metricsEndpoint from '../plugins/metrics/index.js'
 import { loggerOptions, logTransition } from './logging.js'
+import { clusterExposition, isWorker } from './cluster.js'
 import { traceFrom, type TraceContext } from './trace-context.js'
 
 declare module 'fastify' {
@@ -185,7 +186,9 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   for (const absent of versions.table.absent) {
     await app.register(absentRoute, { prefix: absent.prefix, absent })
   }
-  await adminApp.register(metricsEndpoint, { metrics })
+  // a cluster worker's scrape answers for every worker (src/cluster.ts)
+  const registry = config.server.workers > 1 && isWorker() ? clusterExposition(metrics.registries()) : metrics.exposition()
+  await adminApp.register(metricsEndpoint, { registry })
   await adminApp.register(admin, { context })
 
   await Promise.all([...services.values()].map((s) => s.start()))

@@ -6,15 +6,15 @@
 // in one process (./metrics.ts keeps one set per process).
 import fp from 'fastify-plugin'
 import fastifyMetrics from 'fastify-metrics'
-import promClient from 'prom-client'
+import promClient, { type Registry } from 'prom-client'
 import type { FastifyInstance } from 'fastify'
-import type { GatewayMetrics } from './metrics.js'
 
-async function metricsEndpoint (app: FastifyInstance, { metrics }: { metrics: GatewayMetrics }): Promise<void> {
+/** `registry`: what a scrape reads (GatewayMetrics.exposition(), or in cluster mode the sum over workers) */
+async function metricsEndpoint (app: FastifyInstance, { registry }: { registry: Registry }): Promise<void> {
   // a CommonJS module with an `exports.default`: the plugin is its default's default
   await app.register(fastifyMetrics.default, {
     endpoint: { url: '/metrics', method: 'GET', logLevel: 'warn', exposeHeadRoute: false } as never,
-    promClient: { ...promClient, register: metrics.exposition() },
+    promClient: { ...promClient, register: registry },
     defaultMetrics: { enabled: false },
     routeMetrics: { enabled: false }
   })

@@ -152,6 +152,8 @@ export class GatewayMetrics {
       help: 'Whether the balancer may send to a target: 1 healthy, 0 unhealthy (active check) or ejected (passive)',
       labelNames: ['service', 'target'],
       registers,
+      // cluster mode: down as soon as one worker sees it down
+      aggregator: 'min',
       collect () {
         this.reset()
         for (const [name, service] of sources()?.services ?? []) {
@@ -175,6 +177,8 @@ export class GatewayMetrics {
       help: 'Circuit breaker state per upstream service: 0 closed, 1 half-open, 2 open',
       labelNames: ['service'],
       registers,
+      // cluster mode: each worker has its own breaker; the worst state shows
+      aggregator: 'max',
       collect () {
         for (const [name, breaker] of sources()?.breakers ?? []) this.set({ service: name }, STATE_CODES[breaker.stateName])
       }
@@ -184,7 +188,8 @@ export class GatewayMetrics {
       name: 'gateway_build_info',
       help: 'Always 1: the gateway\'s version and the Node.js version it runs on, for annotating deploys',
       labelNames: ['version', 'node'],
-      registers
+      registers,
+      aggregator: 'first'
     }).set({ version: GATEWAY_VERSION, node: process.versions.node }, 1)
     new Counter({
       name: 'gateway_circuit_breaker_rejected_total',
@@ -231,6 +236,8 @@ export class GatewayMetrics {
       help: 'Distinct consumers that called a deprecated API version since start-up',
       labelNames: ['version'],
       registers,
+      // cluster mode: the workers' sets overlap; the largest is a lower bound
+      aggregator: 'max',
       collect () {
         this.reset()
         const s = sources()
@@ -251,9 +258,14 @@ export class GatewayMetrics {
     }
   }
 
+  /** this gateway's registry and the process's */
+  registries (): Registry[] {
+    return [this.registry, processMetrics()]
+  }
+
   /** the merged exposition: this gateway's metrics and the process's */
   exposition (): Registry {
-    return Registry.merge([this.registry, processMetrics()])
+    return Registry.merge(this.registries())
   }
 
   /** the state the scrape-time collectors read, once the gateway has built it */
