@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import { createSigner } from 'fast-jwt'
-import { start, load, freePort, flags } from './run.js'
+import { start, freePort, loadFor as load, flags } from './run.js'
 import { LATENCY_BUCKETS } from '../plugins/metrics/metrics.js'
 
 const here = dirname(fileURLToPath(import.meta.url))

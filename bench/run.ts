@@ -1,18 +1,26 @@
-// npm run bench: the bare proxy and the gateway side by side in one run, interleaved
-// rounds, servers pinned to CPU 0 and the load generator (autocannon) to CPU 1 when
-// taskset exists. Loopback only; bounded by --duration × rounds × configurations.
-//   npm run bench -- --duration 10 --connections 50 --rounds 3
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs'
+// npm run bench: the bare proxy and the gateway side by side in one run.
+//   - upstream: nginx answering a fixed JSON body (a Node server when nginx is not installed)
+//   - baseline: bare Fastify + @fastify/http-proxy (bench/bare-proxy.ts)
+//   - the gateway as proxy only, + JWT, + Redis sliding-window limit, and full
+//     (everything on, LOG_LEVEL=info: one line per request), plus extras with --configs all
+// Servers are pinned to CPU 0, the load generator (wrk, or autocannon), the upstream and
+// the bench's own Redis to CPU 1. Rounds are interleaved (each round starts one
+// configuration later). Then p99 at --sweep connection counts for the baseline and the
+// full gateway, and 1 vs 2 cluster workers (unpinned). Loopback only; bounded by
+// --max-minutes. Prints a table, writes bench/results/latest.json and latest.svg.
+//   npm run bench -- --duration 10 --connections 50 --rounds 3 --sweep 50,200,1000
+import { writeFileSync, mkdirSync, rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { createServer, type AddressInfo } from 'node:net'
-import { once } from 'node:events'
 import { createHash, randomBytes } from 'node:crypto'
-import { tmpdir } from 'node:os'
+import os from 'node:os'
 import { createSigner } from 'fast-jwt'
 import { breakerBench, printBreakerRows } from './breaker.js'
+import { start, startUpstream, startRedis, freePort, load, pickLoader, hasTaskset, cpuMs, processTree, rssMb, stopAll, type Server, type Sample } from './harness.js'
+import { renderChart } from './chart.js'
+
+export { start, freePort } from './harness.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -20,90 +28,82 @@ export const { values: flags } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '50' },
-    rounds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '3' },
-    path: { type: 'string', default: '/v1/api/wallets/w-bench' }
+    path: { type: 'string', default: '/v1/api/wallets/w-bench' },
+    /** core (default), all (core + extras), or a comma-separated list of configuration ids */
+    configs: { type: 'string', default: 'core' },
+    /** connection counts for the latency sweep; 'none' skips it */
+    sweep: { type: 'string', default: '50,200,1000' },
+    /** worker counts compared unpinned; 'none' skips it */
+    workers: { type: 'string', default: '1,2' },
+    loader: { type: 'string', default: 'auto' },
+    upstream: { type: 'string', default: 'auto' },
+    'max-minutes': { type: 'string', default: '30' },
+    out: { type: 'string', default: join(root, 'bench', 'results') }
   }
 })
-const duration = Number(flags.duration)
-const rounds = Number(flags.rounds)
-const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0
-const pinned = (cpu: string, cmd: string[]) => (hasTaskset ? ['taskset', '-c', cpu, ...cmd] : cmd)
 
-export interface Server { name: string, child: ChildProcess, port: number, headers?: Record<string, string>, path?: string }
-const children: ChildProcess[] = []
-process.on('exit', () => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL') })
-
-export async function freePort (): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
+/** one load against `server`, on the bench's flags unless told otherwise */
+export function loadFor (server: Server, seconds: number, connections = Number(flags.connections)): Sample {
+  return load(server, { loader: pickLoader(flags.loader!), connections, seconds, path: flags.path!, root })
 }
 
-/** Starts a server on a port chosen here and waits until it answers HTTP at all. */
-export async function start (name: string, cpu: string, script: string, env: Record<string, string>): Promise<Server> {
-  const port = await freePort()
-  const [cmd, ...args] = pinned(cpu, [process.execPath, script])
-  const child = spawn(cmd!, args, { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] })
-  children.push(child)
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`)
-    if (Date.now() > deadline) throw new Error(`${name} did not start within 20 s`)
-    try {
-      await fetch(`http://127.0.0.1:${port}/health`)
-      return { name, child, port }
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
+/** a gateway is ready when its processes (a primary's workers included) have stopped starting up */
+async function settled (server: Server, processes: number): Promise<Server> {
+  const deadline = Date.now() + 30_000
+  let last = -1
+  let quiet = 0
+  while (Date.now() < deadline && quiet < 3) {
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    const cpu = cpuMs(server.child.pid!)
+    quiet = processTree(server.child.pid!).length >= processes && cpu - last < 30 ? quiet + 1 : 0
+    last = cpu
+  }
+  return server
+}
+
+interface Config { id: string, name: string, extra?: boolean, server: () => Promise<Server> }
+interface Row { id: string, name: string, rps: number, p50: number, p99: number, cpuUsPerRequest: number, rssMb: number, errors: number, non2xx: number, ratio: { rps: number, p99: number, cpu: number } }
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
+function summarise (id: string, name: string, list: Sample[]): Omit<Row, 'ratio'> {
+  return {
+    id,
+    name,
+    rps: Math.round(mean(list.map((x) => x.rps))),
+    p50: mean(list.map((x) => x.p50)),
+    p99: mean(list.map((x) => x.p99)),
+    cpuUsPerRequest: mean(list.map((x) => x.cpuUsPerRequest)),
+    rssMb: Math.max(...list.map((x) => x.rssMb)),
+    errors: list.reduce((a, x) => a + x.errors, 0),
+    non2xx: list.reduce((a, x) => a + x.non2xx, 0)
   }
 }
+const withRatio = (rows: Array<Omit<Row, 'ratio'>>, base: Omit<Row, 'ratio'>): Row[] =>
+  rows.map((r) => ({ ...r, ratio: { rps: r.rps / base.rps, p99: r.p99 / base.p99, cpu: r.cpuUsPerRequest / base.cpuUsPerRequest } }))
 
-function rssMb (pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024)
-}
-
-export interface Sample { rps: number, p50: number, p99: number, errors: number, non2xx: number }
-
-export function load (server: Server, seconds: number): Sample {
-  const bin = join(root, 'node_modules', '.bin', 'autocannon')
-  const headers = Object.entries(server.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}=${v}`])
-  const [cmd, ...args] = pinned('1', [bin, '-j', '-c', flags.connections!, '-d', String(seconds), ...headers, `http://127.0.0.1:${server.port}${server.path ?? flags.path}`])
-  const run = spawnSync(cmd!, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: (seconds + 30) * 1000 })
-  const r = JSON.parse(run.stdout)
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx }
-}
-
-/** A redis-server of the bench's own, next to the load generator (CPU 1), so it takes no time from the servers' core. */
-async function startRedis (): Promise<{ url: string, child: ChildProcess | null }> {
-  if (process.env.BENCH_REDIS_URL) return { url: process.env.BENCH_REDIS_URL, child: null }
-  if (spawnSync('redis-server', ['--version']).status !== 0) return { url: 'redis://127.0.0.1:6379', child: null }
-  const port = await freePort()
-  const [cmd, ...args] = pinned('1', ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'])
-  const child = spawn(cmd!, args, { stdio: 'ignore' })
-  children.push(child)
-  const deadline = Date.now() + 10_000
-  while (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() !== 'PONG') {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error('redis-server did not start')
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  return { url: `redis://127.0.0.1:${port}`, child }
+export function formatTable (rows: Row[]): string {
+  const head = 'configuration                          req/s   p50 ms   p99 ms  CPU µs/req  RSS MB  errors  non-2xx  rps ratio  p99 ratio'
+  const lines = rows.map((r) => `${r.name.padEnd(36)} ${String(r.rps).padStart(7)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${r.cpuUsPerRequest.toFixed(1).padStart(11)} ${String(r.rssMb).padStart(7)} ${String(r.errors).padStart(7)} ${String(r.non2xx).padStart(8)} ${r.ratio.rps.toFixed(2).padStart(10)} ${r.ratio.p99.toFixed(2).padStart(10)}`)
+  return [head, ...lines].join('\n')
 }
 
 async function main (): Promise<void> {
-  const upstream = await start('upstream', '1', join(here, 'upstream.js'), {})
-  const redis = await startRedis()
-  const upstreamUrl = `http://127.0.0.1:${upstream.port}`
+  const duration = Number(flags.duration)
+  const rounds = Number(flags.rounds)
+  const warmup = Number(flags.warmup)
+  const deadline = Date.now() + Number(flags['max-minutes']) * 60_000
+  const loader = pickLoader(flags.loader!)
+  const dir = join(os.tmpdir(), `healthpay-bench-${process.pid}`)
+  mkdirSync(dir, { recursive: true })
+  const upstream = await startUpstream(flags.upstream!, '1', dir, join(here, 'upstream.js'))
+  const redis = await startRedis('1')
   const gatewayEnv = (extra: Record<string, string>) => ({
-    HOST: '127.0.0.1', ADMIN_PORT: '0', COMMAND_SERVICE_URL: upstreamUrl, QUERY_SERVICE_URL: upstreamUrl, ...extra
+    HOST: '127.0.0.1', ADMIN_PORT: '0', COMMAND_SERVICE_URL: upstream.url, QUERY_SERVICE_URL: upstream.url, LOG_LEVEL: 'warn', ...extra
   })
   // proxy only: every route public; the auth configurations use the SPEC routes
   // (authenticated) with a JWT or an API key of a consumer from the config file
-  const dir = join(tmpdir(), `healthpay-bench-${process.pid}`)
-  mkdirSync(dir, { recursive: true })
   const openFile = join(dir, 'open.yaml')
   writeFileSync(openFile, ['/auth', '/commands', '/api', '/graphql'].reduce((yaml, prefix) => `${yaml}  - { prefix: ${prefix}, service: ${prefix === '/commands' || prefix === '/auth' ? 'command' : 'query'}, auth: public }\n`, 'routes:\n'))
   const apiKey = `hpk_${randomBytes(32).toString('base64url')}`
@@ -111,65 +111,126 @@ async function main (): Promise<void> {
   writeFileSync(keysFile, `consumers:\n  - { id: bench-client, tier: premium, apiKeys: [${createHash('sha256').update(apiKey).digest('hex')}] }\n`)
   const secret = randomBytes(32).toString('hex')
   const token = createSigner({ key: secret, algorithm: 'HS256', expiresIn: 3_600_000 })({ sub: 'u-bench', roles: ['customer'], tier: 'premium' })
+  const jwt = { authorization: `Bearer ${token}` }
   const gateway = join(root, 'dist', 'src', 'server.js')
   // limits high enough never to refuse: the bench measures the cost of counting
   const noLimit = { RATE_LIMIT_ENABLED: 'false' }
-  const memoryLimit = { RATE_LIMIT_PREMIUM: '1000000000' }
-  const redisLimit = { ...memoryLimit, REDIS_URL: redis.url, REDIS_KEY_PREFIX: `healthpay-bench:${process.pid}:` }
-  const jwt = { authorization: `Bearer ${token}` }
-  const servers = [
-    await start('bare fastify + @fastify/http-proxy', '0', join(here, 'bare-proxy.js'), { UPSTREAM: upstreamUrl }),
-    await start('gateway, proxy only', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', GATEWAY_CONFIG: openFile, ...noLimit })),
-    { ...await start('+ JWT, no rate limit', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', JWT_SECRET: secret, ...noLimit })), headers: jwt },
-    { ...await start('+ JWT + in-memory rate limit', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', JWT_SECRET: secret, ...memoryLimit })), headers: jwt },
-    { ...await start('+ JWT + Redis rate limit', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', JWT_SECRET: secret, ...redisLimit })), headers: jwt },
-    { ...await start('+ API key + Redis rate limit', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', GATEWAY_CONFIG: keysFile, ...redisLimit })), headers: { 'x-api-key': apiKey } },
+  const redisLimit = { RATE_LIMIT_PREMIUM: '1000000000', REDIS_URL: redis.url, REDIS_KEY_PREFIX: `healthpay-bench:${process.pid}:` }
+  const full = { JWT_SECRET: secret, ...redisLimit, LOG_LEVEL: 'info' }
+  const gw = (name: string, cpu: string, env: Record<string, string>, extra: Partial<Server> = {}, processes = 1) => async () =>
+    ({ ...await settled(await start(name, cpu, gateway, gatewayEnv(env)), processes), ...extra })
+  const configs: Config[] = [
+    { id: 'baseline', name: 'bare fastify + @fastify/http-proxy', server: async () => settled(await start('bare fastify + @fastify/http-proxy', '0', join(here, 'bare-proxy.js'), { UPSTREAM: upstream.url }), 1) },
+    { id: 'proxy', name: 'gateway, proxy only', server: gw('gateway, proxy only', '0', { GATEWAY_CONFIG: openFile, ...noLimit }) },
+    { id: 'auth', name: '+ JWT', server: gw('+ JWT', '0', { JWT_SECRET: secret, ...noLimit }, { headers: jwt }) },
+    { id: 'ratelimit', name: '+ JWT + Redis rate limit', server: gw('+ JWT + Redis rate limit', '0', { JWT_SECRET: secret, ...redisLimit }, { headers: jwt }) },
+    { id: 'full', name: 'full (+ request log at info)', server: gw('full (+ request log at info)', '0', full, { headers: jwt }) },
+    { id: 'apikey', name: '+ API key + Redis rate limit', extra: true, server: gw('+ API key + Redis rate limit', '0', { GATEWAY_CONFIG: keysFile, ...redisLimit }, { headers: { 'x-api-key': apiKey } }) },
     // the version from a header instead of the path (rewritten before routing), and v1 deprecated: Deprecation, Sunset, Link per response
-    { ...await start('+ JWT, X-API-Version, v1 deprecated', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', JWT_SECRET: secret, API_DEPRECATED: '1=2099-12-31', ...noLimit })), headers: { ...jwt, 'x-api-version': '1' }, path: flags.path!.replace(/^\/v\d+/, '') },
-    { ...await start('+ JWT + Redis limit, LOG_LEVEL=info', '0', gateway, gatewayEnv({ LOG_LEVEL: 'info', JWT_SECRET: secret, ...redisLimit })), headers: jwt },
+    { id: 'deprecated', name: '+ JWT, X-API-Version, v1 deprecated', extra: true, server: gw('+ JWT, X-API-Version, v1 deprecated', '0', { JWT_SECRET: secret, API_DEPRECATED: '1=2099-12-31', ...noLimit }, { headers: { ...jwt, 'x-api-version': '1' }, path: flags.path!.replace(/^\/v\d+/, '') }) },
     // a dead query service: the first request opens its breaker, every later one gets the 503 fallback
-    await start('breaker open: 503 fallback', '0', gateway, gatewayEnv({ LOG_LEVEL: 'warn', GATEWAY_CONFIG: openFile, ...noLimit, QUERY_SERVICE_URL: `http://127.0.0.1:${await freePort()}`, BREAKER_MIN_REQUESTS: '1', BREAKER_RESET_MS: '86400000', RETRY_ATTEMPTS: '0' }))
+    { id: 'breaker-open', name: 'breaker open: 503 fallback', extra: true, server: gw('breaker open: 503 fallback', '0', { GATEWAY_CONFIG: openFile, ...noLimit, QUERY_SERVICE_URL: `http://127.0.0.1:${await freePort()}`, BREAKER_MIN_REQUESTS: '1', BREAKER_RESET_MS: '86400000', RETRY_ATTEMPTS: '0' }) }
   ]
-  // (the info-level gateway's per-request log lines go to /dev/null: the cost stays, the noise not)
+  const wanted = flags.configs === 'all' ? configs : flags.configs === 'core' ? configs.filter((c) => !c.extra) : configs.filter((c) => c.id === 'baseline' || flags.configs!.split(',').includes(c.id))
+  const sweep = flags.sweep === 'none' ? [] : flags.sweep!.split(',').map(Number)
+  const workerCounts = flags.workers === 'none' ? [] : flags.workers!.split(',').map(Number)
+  const planned = wanted.length * (warmup + rounds * duration) + sweep.length * 2 * (warmup + duration) + workerCounts.length * (warmup + rounds * duration)
+  console.log(`HealthPay Gateway bench: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, Node ${process.version}, ${loader} load, ${upstream.kind} upstream, Redis ${redis.url}${redis.own ? ' (its own)' : ''}; servers on CPU 0, load/upstream/Redis on CPU 1${hasTaskset ? '' : ' (taskset missing: nothing pinned)'}`)
+  console.log(`${wanted.length} configurations × ${rounds} rounds × ${duration} s at ${flags.connections} connections, sweep ${sweep.join('/') || 'none'}, workers ${workerCounts.join(' vs ') || 'none'}: about ${Math.ceil(planned / 60)} min of load\n`)
+  const timeLeft = () => Date.now() < deadline
+  let cut = false
+
+  // 1. the configurations, interleaved
+  const servers: Server[] = []
+  for (const c of wanted) servers.push({ ...await c.server(), name: c.name })
   const samples = new Map<string, Sample[]>(servers.map((s) => [s.name, []]))
-  try {
-    for (const s of servers) load(s, Number(flags.warmup))
-    for (let round = 1; round <= rounds; round++) {
-      // each round starts one configuration later, so none always runs first or last
-      const order = servers.map((_, i) => servers[(i + round - 1) % servers.length]!)
-      for (const s of order) {
-        const sample = load(s, duration)
-        samples.get(s.name)!.push(sample)
-        process.stderr.write(`round ${round}/${rounds} ${s.name}: ${Math.round(sample.rps)} req/s, p99 ${sample.p99} ms\n`)
+  for (const s of servers) loadFor(s, warmup)
+  for (let round = 1; round <= rounds && !cut; round++) {
+    const order = servers.map((_, i) => servers[(i + round - 1) % servers.length]!)
+    for (const s of order) {
+      if (!timeLeft()) { cut = true; break }
+      const sample = loadFor(s, duration)
+      samples.get(s.name)!.push(sample)
+      process.stderr.write(`round ${round}/${rounds} ${s.name}: ${Math.round(sample.rps)} req/s, p99 ${sample.p99.toFixed(1)} ms, ${sample.cpuUsPerRequest.toFixed(0)} µs CPU/req\n`)
+    }
+  }
+  const measured = wanted.filter((c) => samples.get(c.name)!.length > 0).map((c) => summarise(c.id, c.name, samples.get(c.name)!))
+  const rows = withRatio(measured, measured[0]!)
+  for (const s of servers) if (s.name !== wanted[0]!.name && s.name !== configs.find((c) => c.id === 'full')!.name) s.child.kill('SIGTERM')
+
+  // 2. p99 under concurrency: the baseline and the full gateway at each connection count
+  const sweepRows: Array<{ connections: number, rows: Row[] }> = []
+  const pair = servers.filter((s) => s.name === wanted[0]!.name || s.name === configs.find((c) => c.id === 'full')!.name)
+  for (const connections of sweep) {
+    if (!timeLeft()) { cut = true; break }
+    const point = pair.map((s) => {
+      loadFor(s, warmup, connections)
+      const sample = loadFor(s, duration, connections)
+      process.stderr.write(`sweep ${connections} connections ${s.name}: ${Math.round(sample.rps)} req/s, p99 ${sample.p99.toFixed(1)} ms, RSS ${sample.rssMb} MB\n`)
+      return summarise(wanted.find((c) => c.name === s.name)!.id, s.name, [sample])
+    })
+    sweepRows.push({ connections, rows: withRatio(point, point[0]!) })
+  }
+  for (const s of pair) s.child.kill('SIGTERM')
+
+  // 3. cluster mode: the full gateway with 1 and with 2 workers, unpinned (the load generator still needs CPU 1)
+  const clusterRows: Array<Row & { workers: number, rssMbPerWorker: number[] }> = []
+  if (workerCounts.length > 0 && timeLeft()) {
+    const cluster = await Promise.all(workerCounts.map(async (n) => ({ n, server: await gw(`full, ${n} worker${n > 1 ? 's' : ''} (unpinned)`, '', { ...full, GATEWAY_WORKERS: String(n) }, { headers: jwt }, n > 1 ? n + 1 : 1)() })))
+    const list = new Map<number, Sample[]>(cluster.map((c) => [c.n, []]))
+    for (const c of cluster) loadFor(c.server, warmup)
+    for (let round = 1; round <= rounds && timeLeft(); round++) {
+      for (const c of round % 2 === 1 ? cluster : [...cluster].reverse()) {
+        const sample = loadFor(c.server, duration)
+        list.get(c.n)!.push(sample)
+        process.stderr.write(`round ${round}/${rounds} ${c.server.name}: ${Math.round(sample.rps)} req/s, p99 ${sample.p99.toFixed(1)} ms\n`)
       }
     }
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
-    const rows = servers.map((s) => {
-      const list = samples.get(s.name)!
-      return { name: s.name, rps: Math.round(mean(list.map((x) => x.rps))), p50: mean(list.map((x) => x.p50)), p99: mean(list.map((x) => x.p99)), errors: list.reduce((a, x) => a + x.errors + x.non2xx, 0), rssMb: rssMb(s.child.pid!) }
-    })
-    const base = rows[0]!
-    console.log(`\n${rounds} rounds × ${duration} s, ${flags.connections} connections, GET ${flags.path}; servers on CPU 0, load on CPU 1${hasTaskset ? '' : ' (taskset missing: not pinned)'}; Redis ${redis.url}${redis.child ? ' (its own, on CPU 1)' : ''}\n`)
-    console.log('configuration                         req/s     p50 ms   p99 ms   RSS MB  errors   rps ratio  p99 ratio')
-    for (const r of rows) {
-      console.log(`${r.name.padEnd(36)} ${String(r.rps).padStart(7)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(8)} ${String(r.rssMb).padStart(8)} ${String(r.errors).padStart(7)} ${(r.rps / base.rps).toFixed(2).padStart(10)} ${(r.p99 / base.p99).toFixed(2).padStart(10)}`)
+    const summaries = cluster.filter((c) => list.get(c.n)!.length > 0).map((c) => summarise(`workers-${c.n}`, c.server.name, list.get(c.n)!))
+    if (summaries.length > 0) {
+      withRatio(summaries, summaries[0]!).forEach((r, i) => {
+        const rss = rssMb(cluster[i]!.server.child.pid!)
+        clusterRows.push({ ...r, workers: cluster[i]!.n, rssMbPerWorker: rss.length > 1 ? rss.slice(1) : rss })
+      })
     }
-    console.log('(errors counts non-2xx answers: the fallback row answers 503 by design)')
-    const breaker = await breakerBench()
-    printBreakerRows(breaker)
-    mkdirSync(join(root, 'bench', 'results'), { recursive: true })
-    writeFileSync(join(root, 'bench', 'results', 'latest.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, flags, pinned: hasTaskset, rows, breaker }, null, 2) + '\n')
-  } finally {
-    for (const s of [...servers, upstream]) s.child.kill('SIGTERM')
-    redis.child?.kill('SIGTERM')
-    rmSync(dir, { recursive: true, force: true })
+    for (const c of cluster) c.server.child.kill('SIGTERM')
   }
+
+  const breaker = await breakerBench()
+  stopAll()
+  rmSync(dir, { recursive: true, force: true })
+
+  const settings = { duration, connections: Number(flags.connections), rounds, warmup, path: flags.path, loader, upstream: upstream.kind, pinned: hasTaskset, cut }
+  const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model.trim(), memoryGb: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(), node: process.version }
+  console.log(`\n${rounds} rounds × ${duration} s, ${flags.connections} connections, GET ${flags.path}; ${loader}; ${upstream.kind} upstream${cut ? '; CUT SHORT by --max-minutes' : ''}\n`)
+  console.log(formatTable(rows))
+  if (sweepRows.length > 0) {
+    console.log('\nlatency under concurrency')
+    for (const point of sweepRows) console.log(`${String(point.connections).padStart(5)} connections: ${point.rows.map((r) => `${r.name} ${r.rps} req/s p50 ${r.p50.toFixed(1)} ms p99 ${r.p99.toFixed(1)} ms RSS ${r.rssMb} MB`).join(' | ')}`)
+  }
+  if (clusterRows.length > 0) {
+    console.log('\ncluster mode (gateway unpinned; wrk, nginx and Redis share the 2 cores with it)')
+    console.log(formatTable(clusterRows))
+    for (const r of clusterRows) console.log(`${r.name}: RSS per worker ${r.rssMbPerWorker.join(', ')} MB`)
+  }
+  printBreakerRows(breaker)
+  const result = { date: new Date().toISOString(), machine, settings, rows, sweep: sweepRows, cluster: clusterRows, breaker }
+  mkdirSync(flags.out!, { recursive: true })
+  writeFileSync(join(flags.out!, 'latest.json'), JSON.stringify(result, null, 2) + '\n')
+  writeFileSync(join(flags.out!, 'latest.svg'), renderChart({
+    title: 'HealthPay Gateway vs bare Fastify + @fastify/http-proxy',
+    subtitle: `${result.date.slice(0, 10)} · ${machine.cpus} × ${machine.model} · Node ${machine.node} · ${loader}, ${flags.connections} connections, ${rounds} × ${duration} s · server on 1 pinned core`,
+    rows: rows.map((r) => ({ name: r.name, rps: r.rps, p99: r.p99, baseline: r.id === 'baseline' })),
+    sweep: sweepRows.map((p) => ({ connections: p.connections, rows: p.rows.map((r) => ({ name: r.name, rps: r.rps, p99: r.p99 })) }))
+  }))
+  console.log(`\nwrote ${join(flags.out!, 'latest.json')} and latest.svg`)
 }
 
 // (bench/latency-histogram.ts imports the helpers above without running the bench)
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   main().catch((err) => {
     console.error(err)
+    stopAll()
     process.exit(1)
   })
 }
