@@ -42,6 +42,14 @@ FROM ${NODE_IMAGE} AS runtime
 # ADMIN_HOST is left at the gateway's safe default (127.0.0.1); a container that
 # must publish the admin port sets ADMIN_HOST=0.0.0.0 itself (docker-compose.yml does).
 ENV NODE_ENV=production
+# V8's heap bounds, so a worker stays near 200 MB RSS at 1000 connections (the
+# README's Performance section): without them V8 lets garbage grow the heap to
+# 250–430 MB under that load (Node 24 sizes its young generation from the host's
+# memory, not the container's). A worker whose live data passes ~192 MB stops with
+# "heap out of memory" (the cluster primary or the orchestrator restarts it): raise
+# --max-old-space-size with the container's memory limit. Override the whole line
+# with NODE_OPTIONS at run time. (bench/harness.ts runs the gateway with the same.)
+ENV NODE_OPTIONS="--max-semi-space-size=16 --max-old-space-size=192"
 WORKDIR /app
 
 # Copied as root-owned, world-readable files: the unprivileged process can read

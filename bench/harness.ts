@@ -8,6 +8,9 @@ import { createServer, type AddressInfo } from 'node:net'
 import { once } from 'node:events'
 import { join } from 'node:path'
 
+/** the Dockerfile's NODE_OPTIONS: the gateway is measured as it is deployed (test/deploy checks they agree) */
+export const PRODUCTION_NODE_OPTIONS = '--max-semi-space-size=16 --max-old-space-size=192'
+
 export const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0
 /** `cmd` pinned to `cpu` ('0', '1', or '' for no pinning) when taskset exists */
 export const pinned = (cpu: string, cmd: string[]): string[] => (hasTaskset && cpu !== '' ? ['taskset', '-c', cpu, ...cmd] : cmd)

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
 import { ENV_BINDINGS } from '../../src/config/env.js'
+import { PRODUCTION_NODE_OPTIONS } from '../../bench/harness.js'
 import { loadConfig, ConfigError } from '../../src/config/index.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -167,7 +168,7 @@ const appServices = ['backends', ...gateways]
 
 // The variables the gateway reads (src/config/env.ts) plus the ones it reads
 // outside that table and the runtime's own NODE_ENV.
-const knownVariables = new Set([...ENV_BINDINGS.map(([name]) => name), 'GATEWAY_CONFIG', 'REDIS_HOST', 'REDIS_PORT', 'NODE_ENV'])
+const knownVariables = new Set([...ENV_BINDINGS.map(([name]) => name), 'GATEWAY_CONFIG', 'REDIS_HOST', 'REDIS_PORT', 'NODE_ENV', 'NODE_OPTIONS'])
 
 t.test('Dockerfile: multi-stage on Node 24 slim', async (t) => {
   t.ok(stages.length >= 2, `at least two FROM stages (found ${stages.length})`)
@@ -217,6 +218,8 @@ t.test('Dockerfile: how the runtime image runs', async (t) => {
   t.notOk(['', 'root', '0'].includes(user), `runs as a non-root user (${user})`)
 
   t.equal(envOf(runtime).get('NODE_ENV'), 'production', 'NODE_ENV=production')
+  // the heap bounds the benchmark measures the gateway with (RSS per worker at 1000 connections)
+  t.equal(envOf(runtime).get('NODE_OPTIONS'), PRODUCTION_NODE_OPTIONS, 'NODE_OPTIONS bounds the V8 heap as bench/harness.ts does')
   const exposed = all(runtime, 'EXPOSE').flatMap((i) => i.args.split(/\s+/)).map((p) => p.replace(/\/tcp$/, ''))
   t.ok(exposed.includes('8000') && exposed.includes('8001'), `EXPOSE 8000 and 8001 (found ${exposed.join(' ')})`)
   t.equal(all(runtime, 'STOPSIGNAL').at(-1)?.args, 'SIGTERM', 'STOPSIGNAL SIGTERM (the gateway drains on it)')
