@@ -10,7 +10,7 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 const fmt = (n: number) => (n >= 100 ? String(Math.round(n)) : n >= 10 ? n.toFixed(1) : n.toFixed(2))
 const COLORS = { baseline: '#7f8c8d', gateway: '#2e86de', sweep: ['#7f8c8d', '#2e86de', '#e67e22', '#27ae60'] }
 
-/** one horizontal bar panel; `better` says which way the ratio is good, for its label */
+/** one horizontal bar panel, each bar labelled with its value and its ratio to the baseline */
 function barPanel (x: number, y: number, width: number, title: string, unit: string, rows: ChartRow[], value: (r: ChartRow) => number): { svg: string, height: number } {
   const label = 250
   const bar = 18

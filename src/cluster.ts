@@ -14,7 +14,7 @@ import { AggregatorRegistry, Registry } from 'prom-client'
 import createError from '@fastify/error'
 import type { GatewayConfig } from './config/index.js'
 
-/** messages between the primary and its workers (prom-client's own are separate) */
+/** messages between the primary and its workers */
 const READY = 'healthpay:ready'
 const SHUTDOWN = 'healthpay:shutdown'
 const METRICS_REQ = 'healthpay:metrics-req'
