@@ -37,11 +37,19 @@ function barPanel (x: number, y: number, width: number, title: string, unit: str
 function sweepPanel (x: number, y: number, width: number, sweep: SweepPoint[]): { svg: string, height: number } {
   const names = [...new Set(sweep.flatMap((s) => s.rows.map((r) => r.name)))]
   const plotHeight = 160
-  const max = Math.max(...sweep.flatMap((s) => s.rows.map((r) => r.p99)), 1e-9)
+  // log scale: p99 spans ms at 50 connections to seconds at 1000
+  const values = sweep.flatMap((s) => s.rows.map((r) => r.p99)).filter((v) => v > 0)
+  const lo = Math.floor(Math.log10(Math.min(...values, 1)))
+  const hi = Math.max(lo + 1, Math.ceil(Math.log10(Math.max(...values, 1))))
+  const scaled = (v: number) => (v > 0 ? Math.max(0, (Math.log10(v) - lo) / (hi - lo)) : 0)
   const groupWidth = (width - 60) / sweep.length
   const barWidth = Math.min(60, (groupWidth - 30) / names.length)
   const top = y + 40
-  const parts = [`<text x="${x}" y="${y + 14}" class="h">p99 latency (ms) by concurrent connections</text>`]
+  const parts = [`<text x="${x}" y="${y + 14}" class="h">p99 latency (ms, log scale) by concurrent connections</text>`]
+  for (let decade = lo; decade <= hi; decade++) {
+    const gy = (top + plotHeight - ((decade - lo) / (hi - lo)) * plotHeight).toFixed(1)
+    parts.push(`<line x1="${x + 40}" y1="${gy}" x2="${x + width - 20}" y2="${gy}" stroke="#eee"/>`, `<text x="${x + 36}" y="${gy}" class="s" text-anchor="end">${fmt(10 ** decade)}</text>`)
+  }
   names.forEach((name, i) => {
     parts.push(`<rect x="${x + i * 230}" y="${y + 20}" width="10" height="10" fill="${COLORS.sweep[i % COLORS.sweep.length]}"/>`, `<text x="${x + 14 + i * 230}" y="${y + 29}" class="s">${esc(name)}</text>`)
   })
@@ -50,7 +58,7 @@ function sweepPanel (x: number, y: number, width: number, sweep: SweepPoint[]): 
     const gx = x + 50 + g * groupWidth
     point.rows.forEach((r) => {
       const i = names.indexOf(r.name)
-      const h = Math.max(1, (r.p99 / max) * plotHeight)
+      const h = Math.max(1, scaled(r.p99) * plotHeight)
       const bx = gx + i * (barWidth + 4)
       parts.push(
         `<rect x="${bx.toFixed(1)}" y="${(top + plotHeight - h).toFixed(1)}" width="${barWidth.toFixed(1)}" height="${h.toFixed(1)}" fill="${COLORS.sweep[i % COLORS.sweep.length]}"/>`,
@@ -86,4 +94,24 @@ export function renderChart (input: ChartInput): string {
 ${panels.join('\n')}
 </svg>
 `
+}
+
+/** what bench/results/latest.json holds that the chart draws */
+export interface BenchResult {
+  date: string
+  machine: { cpus: number, model?: string, node: string }
+  settings: { loader: string, connections: number, rounds: number, duration: number }
+  rows: Array<{ id: string, name: string, rps: number, p99: number }>
+  sweep: Array<{ connections: number, rows: Array<{ name: string, rps: number, p99: number }> }>
+}
+
+/** the chart of one bench run (also redrawn from a saved latest.json) */
+export function chartOf (result: BenchResult): string {
+  const { machine: m, settings: s } = result
+  return renderChart({
+    title: 'HealthPay Gateway vs bare Fastify + @fastify/http-proxy',
+    subtitle: `${result.date.slice(0, 10)} · ${m.cpus} × ${m.model} · Node ${m.node} · ${s.loader}, ${s.connections} connections, ${s.rounds} × ${s.duration} s · server on 1 pinned core`,
+    rows: result.rows.map((r) => ({ name: r.name, rps: r.rps, p99: r.p99, baseline: r.id === 'baseline' })),
+    sweep: result.sweep.map((p) => ({ connections: p.connections, rows: p.rows.map((r) => ({ name: r.name, rps: r.rps, p99: r.p99 })) }))
+  })
 }

@@ -1,7 +1,7 @@
 // npm run bench:histogram: the gateway's own latency histograms under load, drawn
 // for the README. Starts the bench upstream and one gateway (JWT + in-memory rate
 // limit, limits too high to refuse) the way bench/run.ts does, warms up, scrapes
-// the admin /metrics, runs autocannon for --duration seconds, scrapes again, and
+// the admin /metrics, runs the load generator (wrk, or autocannon) for --duration seconds, scrapes again, and
 // draws the difference: per-bucket counts of gateway_http_request_duration_seconds
 // (the proxied route) and gateway_upstream_response_seconds, with p50/p99 estimated
 // the way histogram_quantile() does. Loopback only; bounded by --warmup + --duration.
@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import { createSigner } from 'fast-jwt'
 import { start, freePort, loadFor as load, flags } from './run.js'
+import { pickLoader } from './harness.js'
 import { LATENCY_BUCKETS } from '../plugins/metrics/metrics.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -184,7 +185,8 @@ export interface Result {
   flags: { duration: number, connections: number, warmup: number, path: string }
   route: string
   /** client-side figures (whole milliseconds) */
-  autocannon: { rps: number, p50Ms: number, p99Ms: number, errors: number, non2xx: number }
+  /** what the load generator (`loader`) measured */
+  client: { loader: string, rps: number, p50Ms: number, p99Ms: number, errors: number, non2xx: number }
   gateway: { count: number, p50Ms: number, p99Ms: number }
   upstream: { count: number, p50Ms: number, p99Ms: number }
   /** per-bucket (not cumulative) counts of the run, warm-up excluded */
@@ -200,10 +202,10 @@ export function render (r: Result): string {
     { name: 'upstream response (headers, per attempt)', color: '#e16f24', counts: upstream, p50: quantile(0.5, upstream), p99: quantile(0.99, upstream) }
   ]
   const title = `HealthPay Gateway under load: GET ${r.flags.path}, JWT + in-memory rate limit`
-  const subtitle = `${r.date.slice(0, 10)} · ${r.cpu}, ${r.cores} cores · Node ${r.node} · autocannon ${r.flags.connections} connections, ${r.flags.duration} s · ${thousands(r.autocannon.rps)} req/s`
+  const subtitle = `${r.date.slice(0, 10)} · ${r.cpu}, ${r.cores} cores · Node ${r.node} · ${r.client.loader} ${r.flags.connections} connections, ${r.flags.duration} s · ${thousands(r.client.rps)} req/s`
   const footnote = [
     'From the admin /metrics, scraped before and after the run (warm-up excluded); p50/p99 interpolated in their bucket like histogram_quantile().',
-    `Measured by the client (autocannon, whole milliseconds): p50 ${r.autocannon.p50Ms} ms, p99 ${r.autocannon.p99Ms} ms.`
+    `Measured by the client (${r.client.loader}): p50 ${r.client.p50Ms} ms, p99 ${r.client.p99Ms} ms.`
   ]
   return svgChart(title, subtitle, series, footnote)
 }
@@ -243,7 +245,7 @@ async function main (): Promise<void> {
       cores: os.cpus().length,
       flags: { duration, connections, warmup: Number(flags.warmup), path: flags.path! },
       route: ROUTE,
-      autocannon: { rps: sample.rps, p50Ms: sample.p50, p99Ms: sample.p99, errors: sample.errors, non2xx: sample.non2xx },
+      client: { loader: pickLoader(flags.loader!), rps: sample.rps, p50Ms: sample.p50, p99Ms: sample.p99, errors: sample.errors, non2xx: sample.non2xx },
       gateway: { count: total, p50Ms: ms(quantile(0.5, requests)), p99Ms: ms(quantile(0.99, requests)) },
       upstream: { count: upstreamTotal, p50Ms: ms(quantile(0.5, upstreamCounts)), p99Ms: ms(quantile(0.99, upstreamCounts)) },
       buckets: bounds.map((le, i) => ({ le: le === Infinity ? '+Inf' : le, requests: requests[i]!, upstream: upstreamCounts[i]! }))
@@ -255,7 +257,7 @@ async function main (): Promise<void> {
     console.log(`${duration} s, ${connections} connections, GET ${flags.path} (JWT + in-memory rate limit): ${thousands(sample.rps)} req/s, ${sample.errors + sample.non2xx} errors/non-2xx`)
     console.log(`gateway request duration (${thousands(total)} requests): p50 ≈ ${formatMs(result.gateway.p50Ms)}, p99 ≈ ${formatMs(result.gateway.p99Ms)}`)
     console.log(`upstream response (${thousands(upstreamTotal)} attempts): p50 ≈ ${formatMs(result.upstream.p50Ms)}, p99 ≈ ${formatMs(result.upstream.p99Ms)}`)
-    console.log(`autocannon (client side): p50 ${sample.p50} ms, p99 ${sample.p99} ms`)
+    console.log(`${pickLoader(flags.loader!)} (client side): p50 ${sample.p50} ms, p99 ${sample.p99} ms`)
     console.log('bucket        requests   upstream')
     bounds.forEach((le, i) => console.log(`${boundLabel(le).padEnd(10)} ${String(requests[i]).padStart(11)} ${String(upstreamCounts[i]).padStart(10)}`))
     console.log('wrote docs/img/latency-histogram.svg and bench/results/latency-histogram.json')

@@ -18,7 +18,7 @@ import os from 'node:os'
 import { createSigner } from 'fast-jwt'
 import { breakerBench, printBreakerRows } from './breaker.js'
 import { start, startUpstream, startRedis, freePort, load, pickLoader, hasTaskset, cpuMs, processTree, rssMb, stopAll, PRODUCTION_NODE_OPTIONS, type Server, type Sample } from './harness.js'
-import { renderChart } from './chart.js'
+import { chartOf } from './chart.js'
 
 export { start, freePort } from './harness.js'
 
@@ -218,12 +218,7 @@ async function main (): Promise<void> {
   const result = { date: new Date().toISOString(), machine, settings, rows, sweep: sweepRows, cluster: clusterRows, breaker }
   mkdirSync(flags.out!, { recursive: true })
   writeFileSync(join(flags.out!, 'latest.json'), JSON.stringify(result, null, 2) + '\n')
-  writeFileSync(join(flags.out!, 'latest.svg'), renderChart({
-    title: 'HealthPay Gateway vs bare Fastify + @fastify/http-proxy',
-    subtitle: `${result.date.slice(0, 10)} · ${machine.cpus} × ${machine.model} · Node ${machine.node} · ${loader}, ${flags.connections} connections, ${rounds} × ${duration} s · server on 1 pinned core`,
-    rows: rows.map((r) => ({ name: r.name, rps: r.rps, p99: r.p99, baseline: r.id === 'baseline' })),
-    sweep: sweepRows.map((p) => ({ connections: p.connections, rows: p.rows.map((r) => ({ name: r.name, rps: r.rps, p99: r.p99 })) }))
-  }))
+  writeFileSync(join(flags.out!, 'latest.svg'), chartOf(result))
   console.log(`\nwrote ${join(flags.out!, 'latest.json')} and latest.svg`)
 }
 

@@ -53,6 +53,11 @@ t.test('the chart: one bar per configuration in each panel, ratios to the baseli
   t.match(svg, /13\.0 ms \(1\.30×\)/)
   t.notMatch(svg, /10000 req\/s \(/, 'the baseline has no ratio')
   t.match(svg, /1000 connections/)
+  // the sweep's p99 axis is logarithmic: decades 1..1000 ms for values 10..200 ms
+  t.match(svg, /log scale/)
+  for (const label of ['1.00', '10.0', '100', '1000']) t.match(svg, new RegExp(`text-anchor="end">${label.replace('.', '\\.')}</text>`), `gridline ${label}`)
+  t.match(svg, /height="53\.3" fill="#7f8c8d"/, 'p99 10 ms is one decade of three')
+  t.match(svg, /height="122\.7" fill="#7f8c8d"/, 'p99 200 ms is log10(200) of three decades')
   // throughput panel + p99 panel: 2 bars each; sweep: 2 × 2; plus 2 legend squares
   t.equal(svg.match(/<rect /g)!.length, 1 + 4 + 4 + 2)
   t.notMatch(svg, /NaN|Infinity|undefined/)
