@@ -5,7 +5,6 @@ import cluster from 'node:cluster'
 import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
 import { loadConfig, ConfigError } from './config/index.js'
-import { buildGateway } from './gateway.js'
 import { loggerOptions } from './logging.js'
 import { runPrimary, workerReady, shutdownRequests } from './cluster.js'
 
@@ -31,6 +30,8 @@ async function main (): Promise<void> {
   }
   // a worker may be told to stop while it is still starting
   const stopRequests = clustered ? shutdownRequests() : undefined
+  // loaded here, not at the top: a cluster primary runs no gateway and need not load one
+  const { buildGateway } = await import('./gateway.js')
   const gateway = await buildGateway(config)
   const log = gateway.app.log
   // (in a cluster the primary has logged them once)
