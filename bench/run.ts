@@ -63,7 +63,7 @@ async function settled (server: Server, processes: number): Promise<Server> {
   return server
 }
 
-interface Config { id: string, name: string, extra?: boolean, server: () => Promise<Server> }
+interface Config { id: string, name: string, extra?: boolean, server: (name: string) => Promise<Server> }
 interface Row { id: string, name: string, rps: number, p50: number, p99: number, cpuUsPerRequest: number, rssMb: number, errors: number, non2xx: number, ratio: { rps: number, p99: number, cpu: number } }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
@@ -117,19 +117,19 @@ async function main (): Promise<void> {
   const noLimit = { RATE_LIMIT_ENABLED: 'false' }
   const redisLimit = { RATE_LIMIT_PREMIUM: '1000000000', REDIS_URL: redis.url, REDIS_KEY_PREFIX: `healthpay-bench:${process.pid}:` }
   const full = { JWT_SECRET: secret, ...redisLimit, LOG_LEVEL: 'info' }
-  const gw = (name: string, cpu: string, env: Record<string, string>, extra: Partial<Server> = {}, processes = 1) => async () =>
+  const gw = (cpu: string, env: Record<string, string>, extra: Partial<Server> = {}, processes = 1) => async (name: string) =>
     ({ ...await settled(await start(name, cpu, gateway, gatewayEnv(env)), processes), ...extra })
   const configs: Config[] = [
-    { id: 'baseline', name: 'bare fastify + @fastify/http-proxy', server: async () => settled(await start('bare fastify + @fastify/http-proxy', '0', join(here, 'bare-proxy.js'), { UPSTREAM: upstream.url }), 1) },
-    { id: 'proxy', name: 'gateway, proxy only', server: gw('gateway, proxy only', '0', { GATEWAY_CONFIG: openFile, ...noLimit }) },
-    { id: 'auth', name: '+ JWT', server: gw('+ JWT', '0', { JWT_SECRET: secret, ...noLimit }, { headers: jwt }) },
-    { id: 'ratelimit', name: '+ JWT + Redis rate limit', server: gw('+ JWT + Redis rate limit', '0', { JWT_SECRET: secret, ...redisLimit }, { headers: jwt }) },
-    { id: 'full', name: 'full (+ request log at info)', server: gw('full (+ request log at info)', '0', full, { headers: jwt }) },
-    { id: 'apikey', name: '+ API key + Redis rate limit', extra: true, server: gw('+ API key + Redis rate limit', '0', { GATEWAY_CONFIG: keysFile, ...redisLimit }, { headers: { 'x-api-key': apiKey } }) },
+    { id: 'baseline', name: 'bare fastify + @fastify/http-proxy', server: async (name) => settled(await start(name, '0', join(here, 'bare-proxy.js'), { UPSTREAM: upstream.url }), 1) },
+    { id: 'proxy', name: 'gateway, proxy only', server: gw('0', { GATEWAY_CONFIG: openFile, ...noLimit }) },
+    { id: 'auth', name: '+ JWT', server: gw('0', { JWT_SECRET: secret, ...noLimit }, { headers: jwt }) },
+    { id: 'ratelimit', name: '+ JWT + Redis rate limit', server: gw('0', { JWT_SECRET: secret, ...redisLimit }, { headers: jwt }) },
+    { id: 'full', name: 'full (+ request log at info)', server: gw('0', full, { headers: jwt }) },
+    { id: 'apikey', name: '+ API key + Redis rate limit', extra: true, server: gw('0', { GATEWAY_CONFIG: keysFile, ...redisLimit }, { headers: { 'x-api-key': apiKey } }) },
     // the version from a header instead of the path (rewritten before routing), and v1 deprecated: Deprecation, Sunset, Link per response
-    { id: 'deprecated', name: '+ JWT, X-API-Version, v1 deprecated', extra: true, server: gw('+ JWT, X-API-Version, v1 deprecated', '0', { JWT_SECRET: secret, API_DEPRECATED: '1=2099-12-31', ...noLimit }, { headers: { ...jwt, 'x-api-version': '1' }, path: flags.path!.replace(/^\/v\d+/, '') }) },
+    { id: 'deprecated', name: '+ JWT, X-API-Version, v1 deprecated', extra: true, server: gw('0', { JWT_SECRET: secret, API_DEPRECATED: '1=2099-12-31', ...noLimit }, { headers: { ...jwt, 'x-api-version': '1' }, path: flags.path!.replace(/^\/v\d+/, '') }) },
     // a dead query service: the first request opens its breaker, every later one gets the 503 fallback
-    { id: 'breaker-open', name: 'breaker open: 503 fallback', extra: true, server: gw('breaker open: 503 fallback', '0', { GATEWAY_CONFIG: openFile, ...noLimit, QUERY_SERVICE_URL: `http://127.0.0.1:${await freePort()}`, BREAKER_MIN_REQUESTS: '1', BREAKER_RESET_MS: '86400000', RETRY_ATTEMPTS: '0' }) }
+    { id: 'breaker-open', name: 'breaker open: 503 fallback', extra: true, server: gw('0', { GATEWAY_CONFIG: openFile, ...noLimit, QUERY_SERVICE_URL: `http://127.0.0.1:${await freePort()}`, BREAKER_MIN_REQUESTS: '1', BREAKER_RESET_MS: '86400000', RETRY_ATTEMPTS: '0' }) }
   ]
   const wanted = flags.configs === 'all' ? configs : flags.configs === 'core' ? configs.filter((c) => !c.extra) : configs.filter((c) => c.id === 'baseline' || flags.configs!.split(',').includes(c.id))
   const sweep = flags.sweep === 'none' ? [] : flags.sweep!.split(',').map(Number)
@@ -143,7 +143,7 @@ async function main (): Promise<void> {
 
   // 1. the configurations, interleaved
   const servers: Server[] = []
-  for (const c of wanted) servers.push({ ...await c.server(), name: c.name })
+  for (const c of wanted) servers.push(await c.server(c.name))
   const samples = new Map<string, Sample[]>(servers.map((s) => [s.name, []]))
   for (const s of servers) loadFor(s, warmup)
   for (let round = 1; round <= rounds && !cut; round++) {
@@ -157,11 +157,13 @@ async function main (): Promise<void> {
   }
   const measured = wanted.filter((c) => samples.get(c.name)!.length > 0).map((c) => summarise(c.id, c.name, samples.get(c.name)!))
   const rows = withRatio(measured, measured[0]!)
-  for (const s of servers) if (s.name !== wanted[0]!.name && s.name !== configs.find((c) => c.id === 'full')!.name) s.child.kill('SIGTERM')
+  // the baseline and the full gateway go on to the sweep; the others are done
+  const swept = (s: Server) => s.name === wanted[0]!.name || s.name === configs.find((c) => c.id === 'full')!.name
+  for (const s of servers) if (!swept(s)) s.child.kill('SIGTERM')
 
   // 2. p99 under concurrency: the baseline and the full gateway at each connection count
   const sweepRows: Array<{ connections: number, rows: Row[] }> = []
-  const pair = servers.filter((s) => s.name === wanted[0]!.name || s.name === configs.find((c) => c.id === 'full')!.name)
+  const pair = servers.filter(swept)
   for (const connections of sweep) {
     if (!timeLeft()) { cut = true; break }
     const point = pair.map((s) => {
@@ -177,7 +179,7 @@ async function main (): Promise<void> {
   // 3. cluster mode: the full gateway with 1 and with 2 workers, unpinned (the load generator still needs CPU 1)
   const clusterRows: Array<Row & { workers: number, rssMbPerWorker: number[] }> = []
   if (workerCounts.length > 0 && timeLeft()) {
-    const cluster = await Promise.all(workerCounts.map(async (n) => ({ n, server: await gw(`full, ${n} worker${n > 1 ? 's' : ''} (unpinned)`, '', { ...full, GATEWAY_WORKERS: String(n) }, { headers: jwt }, n > 1 ? n + 1 : 1)() })))
+    const cluster = await Promise.all(workerCounts.map(async (n) => ({ n, server: await gw('', { ...full, GATEWAY_WORKERS: String(n) }, { headers: jwt }, n > 1 ? n + 1 : 1)(`full, ${n} worker${n > 1 ? 's' : ''} (unpinned)`) })))
     const list = new Map<number, Sample[]>(cluster.map((c) => [c.n, []]))
     for (const c of cluster) loadFor(c.server, warmup)
     for (let round = 1; round <= rounds && timeLeft(); round++) {
