@@ -125,6 +125,8 @@ async function main (): Promise<void> {
     { id: 'auth', name: '+ JWT', server: gw('0', { JWT_SECRET: secret, ...noLimit }, { headers: jwt }) },
     { id: 'ratelimit', name: '+ JWT + Redis rate limit', server: gw('0', { JWT_SECRET: secret, ...redisLimit }, { headers: jwt }) },
     { id: 'full', name: 'full (+ request log at info)', server: gw('0', full, { headers: jwt }) },
+    // the same limit counted in this process (no REDIS_URL): what the Redis round trip itself costs
+    { id: 'memlimit', name: '+ JWT + in-memory rate limit', extra: true, server: gw('0', { JWT_SECRET: secret, RATE_LIMIT_PREMIUM: '1000000000' }, { headers: jwt }) },
     { id: 'apikey', name: '+ API key + Redis rate limit', extra: true, server: gw('0', { GATEWAY_CONFIG: keysFile, ...redisLimit }, { headers: { 'x-api-key': apiKey } }) },
     // the version from a header instead of the path (rewritten before routing), and v1 deprecated: Deprecation, Sunset, Link per response
     { id: 'deprecated', name: '+ JWT, X-API-Version, v1 deprecated', extra: true, server: gw('0', { JWT_SECRET: secret, API_DEPRECATED: '1=2099-12-31', ...noLimit }, { headers: { ...jwt, 'x-api-version': '1' }, path: flags.path!.replace(/^\/v\d+/, '') }) },
