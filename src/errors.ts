@@ -125,9 +125,14 @@ export function notFoundHandler (request: FastifyRequest, reply: FastifyReply): 
  */
 export function writeRawProblem (socket: Duplex, status: number, code: string, detail: string, where: { instance?: string, requestId?: string } = {}): void {
   if (socket.destroyed || !socket.writable) return
-  const requestId = where.requestId ?? randomUUID()
-  const body = JSON.stringify({ type: problemType(code), title: STATUS_CODES[status], status, detail, instance: where.instance ?? '', requestId, code })
+  const { body, requestId } = rawProblem(status, code, detail, where)
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`)
+}
+
+/** The problem+json body of an answer written outside Fastify (a raw socket, a bare node:http listener). */
+export function rawProblem (status: number, code: string, detail: string, where: { instance?: string, requestId?: string } = {}): { body: string, requestId: string } {
+  const requestId = where.requestId ?? randomUUID()
+  return { body: JSON.stringify({ type: problemType(code), title: STATUS_CODES[status], status, detail, instance: where.instance ?? '', requestId, code }), requestId }
 }
 
 // Node's parser rejected the bytes before any request existed: answer on the raw socket.

@@ -2,13 +2,13 @@
 // owns start-up and shutdown order; the behaviour lives in plugins/.
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import cors from '@fastify/cors'
-import { ServerResponse, type IncomingMessage } from 'node:http'
+import { ServerResponse, createServer, type IncomingMessage, type Server } from 'node:http'
+import { EventEmitter, once } from 'node:events'
 import { randomUUID } from 'node:crypto'
-import { once } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { GatewayConfig } from './config/index.js'
 import type { GatewayContext } from './context.js'
-import { problemErrorHandler, notFoundHandler, clientErrorHandler, writeRawProblem, schemaErrorFormatter, ShuttingDownError, BadPathError } from './errors.js'
+import { problemErrorHandler, notFoundHandler, clientErrorHandler, writeRawProblem, rawProblem, schemaErrorFormatter, pathOf, PROBLEM_CONTENT_TYPE, ShuttingDownError, BadPathError } from './errors.js'
 import { compileTrust } from './trust-proxy.js'
 import { isAmbiguousPath } from './request-path.js'
 import { staticSecurityHeaders } from './security-headers.js'
@@ -19,6 +19,9 @@ import openapi from '../plugins/openapi/index.js'
 import admin from '../plugins/admin/index.js'
 import { Authenticator } from '../plugins/auth/authenticator.js'
 import { createEventLog } from '../plugins/websocket/event-log.js'
+import { EventHub } from '../plugins/websocket/hub.js'
+import { StreamTail } from '../plugins/websocket/stream-tail.js'
+import eventsEndpoint from '../plugins/websocket/index.js'
 import { RateLimiter } from '../plugins/rate-limit/limiter.js'
 import { ServiceBreaker } from '../plugins/circuit-breaker/breaker.js'
 import { UpstreamService, type Lookup } from '../plugins/proxy/upstream-service.js'
@@ -56,13 +59,20 @@ export interface Gateway {
   readonly app: FastifyInstance
   readonly admin: FastifyInstance
   readonly context: GatewayContext
-  listen (): Promise<{ publicUrl: string, adminUrl: string }>
+  /** the event stream's subscribers on this instance */
+  readonly hub: EventHub
+  listen (): Promise<{ publicUrl: string, adminUrl: string, wsUrl?: string }>
   /** Stop accepting, drain in-flight requests (bounded by shutdownTimeoutMs), release everything. */
   close (): Promise<void>
 }
 
 // A client-sent X-Request-Id is kept only if it is short and harmless in logs and headers.
 const REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:+=@/-]{0,127}$/
+/** how long one read of the event stream waits for new entries */
+const EVENT_BLOCK_MS = 5000
+const EVENTS_ONLY = 'This listener (WS_PORT) serves only the event stream at /ws'
+/** frames above this are refused by ws itself (close 1009); below it, oversized messages get an error message */
+const WS_HARD_MAX_PAYLOAD = 1024 * 1024
 export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
   const trust = compileTrust(config.server.trustProxy)
   const versions = new ApiVersions(config.versioning, config.routes, deps.now)
@@ -120,7 +130,12 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     }))
   }
   const authenticator = new Authenticator({ jwt: config.jwt, consumers: config.consumers, redis, keyPrefix: config.redis.keyPrefix, log: app.log })
-  const events = createEventLog({ redis, key: config.redis.keyPrefix + 'events', maxLen: config.websocket.streamMaxLen })
+  // XREAD BLOCK holds its connection: the tail of the event stream gets its own
+  const blocking = config.redis.url ? createRedisClient({ url: config.redis.url, log: app.log, name: 'events', commandTimeout: EVENT_BLOCK_MS + 1000 }) : null
+  const events = createEventLog({ redis, blocking, key: config.redis.keyPrefix + 'events', maxLen: config.websocket.streamMaxLen })
+  const wsLog = app.log.child({ component: 'websocket' })
+  const hub = new EventHub({ log: events, config: config.websocket, metrics: metrics.websocket, logger: wsLog })
+  const tail = new StreamTail({ log: events, deliver: (batch) => hub.deliver(batch), logger: wsLog, blockMs: EVENT_BLOCK_MS })
   const rateLimiter = config.rateLimit.enabled
     ? new RateLimiter({ redis, keyPrefix: config.redis.keyPrefix, failMode: config.rateLimit.failMode, log: app.log, now: deps.now })
     : null
@@ -179,6 +194,14 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   }
   await app.register(health, { context })
   await app.register(openapi)
+  const wsUpgrades = new EventEmitter()
+  await app.register(eventsEndpoint, {
+    hub,
+    authenticator,
+    upgrades: wsUpgrades,
+    maxPayload: Math.max(WS_HARD_MAX_PAYLOAD, config.websocket.maxMessageBytes),
+    onFailure: (reason) => metrics.authFailure(reason)
+  })
   // one scope per route and version: /v1/api, /v2/api...; and a 404 where a route is absent in a version
   for (const entry of versions.table.routes) {
     await app.register(routeScope, { prefix: entry.route.prefix, entry, context })
@@ -198,13 +221,23 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   if (redis && !(await waitForRedis(redis, 1000))) app.log.warn('redis not reachable at start-up: continuing without it until it is')
   await Promise.all([app.ready(), adminApp.ready()])
 
-  // One dispatcher for every Upgrade request: it runs the request through Fastify's
-  // router and hooks (so auth applies to upgrades too); the route's handler then
-  // takes the socket (see plugins/proxy/tunnel.ts). Unmatched upgrades get a 404.
-  app.server.on('upgrade', (req: UpgradeRequest, socket: Duplex, head: Buffer) => {
+  // One dispatcher for every Upgrade request: /ws goes to the event stream's
+  // @fastify/websocket (plugins/websocket/); any other runs through Fastify's router
+  // and hooks (so auth applies to upgrades too) and the route's handler takes the
+  // socket (see plugins/proxy/tunnel.ts). Unmatched upgrades get a 404.
+  const dispatchUpgrade = (eventsOnly: boolean) => (req: UpgradeRequest, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy())
+    const path = pathOf(req.url ?? '')
     if (closing) {
-      writeRawProblem(socket, 503, 'GW_SHUTTING_DOWN', new ShuttingDownError().message, { instance: (req.url ?? '').split('?')[0] })
+      writeRawProblem(socket, 503, 'GW_SHUTTING_DOWN', new ShuttingDownError().message, { instance: path })
+      return
+    }
+    if (path === '/ws') {
+      wsUpgrades.emit('upgrade', req, socket, head)
+      return
+    }
+    if (eventsOnly) {
+      writeRawProblem(socket, 404, 'GW_ROUTE_NOT_FOUND', EVENTS_ONLY, { instance: path })
       return
     }
     req[kUpgrade] = { socket, head }
@@ -214,7 +247,22 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     // a plain HTTP answer (404, 401...) ends the exchange: the parser no longer owns this socket
     res.once('finish', () => socket.end())
     app.routing(req, res)
-  })
+  }
+  app.server.on('upgrade', dispatchUpgrade(false))
+  // WS_PORT, when it differs from PORT: a listener of its own for /ws only
+  const wsServer: Server | null = config.websocket.port !== undefined && config.websocket.port !== config.server.port
+    ? createServer((req, res) => {
+      if (pathOf(req.url ?? '') === '/ws') {
+        app.routing(req, res)
+        return
+      }
+      const { body, requestId } = rawProblem(404, 'GW_ROUTE_NOT_FOUND', EVENTS_ONLY, { instance: pathOf(req.url ?? '') })
+      res.writeHead(404, { 'content-type': PROBLEM_CONTENT_TYPE, 'x-request-id': requestId }).end(body)
+    })
+    : null
+  wsServer?.on('upgrade', dispatchUpgrade(true))
+  wsServer?.on('clientError', clientErrorHandler)
+  tail.start()
 
   let closed: Promise<void> | undefined
   const close = () => (closed ??= (async () => {
@@ -224,12 +272,15 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     // proxied WebSockets are byte tunnels: the gateway cannot inject a close frame
     // mid-stream, so it ends the TCP connection and the client reconnects elsewhere
     const tunnelsClosed = Promise.all([...tunnels].map((socket) => { socket.end(); return once(socket, 'close') }))
+    // event-stream subscribers are told (1001) and reconnect elsewhere, resuming from their last event id
+    const subscribersClosed = hub.close()
+    const wsServerClosed = wsServer?.listening ? new Promise((resolve) => wsServer.close(resolve)) : undefined
     // connections that finish their last request during the drain must not idle on
     // in keep-alive: sweep them so close() resolves as soon as the work is done
     const sweep = setInterval(() => app.server.closeIdleConnections(), 50)
     let timer: NodeJS.Timeout | undefined
     const drained = await Promise.race([
-      Promise.all([app.close(), tunnelsClosed]).then(() => true),
+      Promise.all([app.close(), tunnelsClosed, subscribersClosed, wsServerClosed]).then(() => true),
       new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), config.server.shutdownTimeoutMs) })
     ])
     clearTimeout(timer)
@@ -238,11 +289,15 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       log.warn({ timeoutMs: config.server.shutdownTimeoutMs }, 'drain timeout reached: closing the remaining connections')
       app.server.closeAllConnections()
       for (const socket of tunnels) socket.destroy()
+      wsServer?.closeAllConnections()
       await Promise.all([...services.values()].map((s) => s.destroy()))
       await app.close()
     }
     await adminApp.close()
     events.close()
+    // a tail blocked in XREAD returns when its connection goes
+    blocking?.disconnect()
+    await tail.stop()
     authenticator.close()
     rateLimiter?.close()
     await Promise.all([...services.values()].map((s) => s.close()))
@@ -254,10 +309,17 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     app,
     admin: adminApp,
     context,
+    hub,
     async listen () {
       const publicUrl = await app.listen({ host: config.server.host, port: config.server.port })
       const adminUrl = await adminApp.listen({ host: config.server.adminHost, port: config.server.adminPort })
-      return { publicUrl, adminUrl }
+      if (wsServer) {
+        wsServer.listen(config.websocket.port, config.server.host)
+        await Promise.race([once(wsServer, 'listening'), once(wsServer, 'error').then(([err]) => { throw err })])
+      }
+      if (!wsServer) return { publicUrl, adminUrl }
+      const { address, port } = wsServer.address() as import('node:net').AddressInfo
+      return { publicUrl, adminUrl, wsUrl: `ws://${address.includes(':') ? `[${address}]` : address}:${port}/ws` }
     },
     close
   }

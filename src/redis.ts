@@ -11,13 +11,15 @@ export interface RedisClientOptions {
   log: FastifyBaseLogger
   /** label for logs, e.g. "commands" or "events" */
   name?: string
+  /** ms a command may take (default 200); a blocking read needs longer than its block */
+  commandTimeout?: number
 }
 
-export function createRedisClient ({ url, log, name = 'main' }: RedisClientOptions): Redis {
+export function createRedisClient ({ url, log, name = 'main', commandTimeout = 200 }: RedisClientOptions): Redis {
   const client = new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    commandTimeout: 200,
+    commandTimeout,
     connectTimeout: 500,
     enableAutoPipelining: true,
     // reconnect forever, backing off to 2 s: Redis coming back must heal by itself

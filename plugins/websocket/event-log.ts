@@ -34,11 +34,24 @@ export interface EventLog {
    * Throws InvalidEventIdError for an id that is not "<ms>" or "<ms>-<seq>".
    */
   range (afterId: string, count: number): Promise<StreamEvent[]>
+  /**
+   * Like range, but when nothing follows `afterId` yet, waits up to `blockMs` for
+   * entries to be appended (XREAD BLOCK): resolves to [] when none came, or when the
+   * log was closed meanwhile. Every gateway instance tails the log with this.
+   */
+  read (afterId: string, count: number, blockMs: number): Promise<StreamEvent[]>
+  /** The id of the newest entry, or "0-0" when the log is empty: where a tail starts. */
+  lastId (): Promise<string>
   close (): void
 }
 
 export interface EventLogOptions {
   redis: Redis | null
+  /**
+   * the connection `read` blocks on (XREAD BLOCK holds its connection until entries
+   * come): its own, with a command timeout longer than any block; default `redis`
+   */
+  blocking?: Redis | null
   /** the stream key: `${config.redis.keyPrefix}events` */
   key: string
   /** entries kept: exactly in memory, approximately (MAXLEN ~) in Redis */
@@ -76,14 +89,14 @@ export function compareEventIds (a: readonly [number, number], b: readonly [numb
 }
 
 export function createEventLog (opts: EventLogOptions): EventLog {
-  return opts.redis ? new RedisEventLog(opts.redis, opts.key, opts.maxLen) : new MemoryEventLog(opts.maxLen, opts.now)
+  return opts.redis ? new RedisEventLog(opts.redis, opts.blocking ?? opts.redis, opts.key, opts.maxLen) : new MemoryEventLog(opts.maxLen, opts.now)
 }
 
 const serialize = (data: unknown): string => JSON.stringify(data) ?? 'null'
 
 class RedisEventLog implements EventLog {
   #closed = false
-  constructor (private readonly redis: Redis, private readonly key: string, private readonly maxLen: number) {}
+  constructor (private readonly redis: Redis, private readonly blocking: Redis, private readonly key: string, private readonly maxLen: number) {}
 
   async append ({ channel, event, subject, data }: NewEvent): Promise<string> {
     if (this.#closed) throw new EventLogClosedError()
@@ -113,8 +126,25 @@ class RedisEventLog implements EventLog {
     return out
   }
 
+  async read (afterId: string, count: number, blockMs: number): Promise<StreamEvent[]> {
+    if (parseEventId(afterId) === undefined) throw new InvalidEventIdError(afterId)
+    if (this.#closed) return []
+    const answer = await this.blocking.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.key, afterId)
+    const out: StreamEvent[] = []
+    for (const [id, fields] of answer?.[0]?.[1] ?? []) {
+      const event = decodeEntry(id, fields)
+      if (event !== undefined) out.push(event)
+    }
+    return out
+  }
+
+  async lastId (): Promise<string> {
+    const newest = await this.redis.xrevrange(this.key, '+', '-', 'COUNT', 1)
+    return newest[0]?.[0] ?? '0-0'
+  }
+
   close (): void {
-    // the Redis client belongs to the gateway, which quits it after this
+    // the Redis clients belong to the gateway, which quits them after this
     this.#closed = true
   }
 }
@@ -165,6 +195,8 @@ class MemoryEventLog implements EventLog {
   #lastMs = 0
   #lastSeq = -1
   #closed = false
+  /** readers waiting for the next append */
+  #waiting = new Set<() => void>()
 
   constructor (private readonly maxLen: number, private readonly now: () => number = Date.now) {}
 
@@ -186,10 +218,35 @@ class MemoryEventLog implements EventLog {
       this.#entries = this.#entries.slice(this.#head)
       this.#head = 0
     }
+    this.#wake()
     return id
   }
 
   async range (afterId: string, count: number): Promise<StreamEvent[]> {
+    return this.#after(afterId, count)
+  }
+
+  async read (afterId: string, count: number, blockMs: number): Promise<StreamEvent[]> {
+    // checked and waited for in one synchronous step: an append cannot slip in between
+    const now = this.#after(afterId, count)
+    if (now.length > 0 || this.#closed) return now
+    let wake!: () => void
+    let timer: NodeJS.Timeout | undefined
+    await new Promise<void>((resolve) => {
+      wake = resolve
+      timer = setTimeout(resolve, blockMs)
+      this.#waiting.add(wake)
+    })
+    clearTimeout(timer)
+    this.#waiting.delete(wake)
+    return this.#after(afterId, count)
+  }
+
+  async lastId (): Promise<string> {
+    return this.#lastSeq < 0 ? '0-0' : `${this.#lastMs}-${this.#lastSeq}`
+  }
+
+  #after (afterId: string, count: number): StreamEvent[] {
     const after = parseEventId(afterId)
     if (after === undefined) throw new InvalidEventIdError(afterId)
     if (count <= 0) return []
@@ -211,9 +268,15 @@ class MemoryEventLog implements EventLog {
     return out
   }
 
+  #wake (): void {
+    for (const wake of this.#waiting) wake()
+    this.#waiting.clear()
+  }
+
   close (): void {
     this.#closed = true
     this.#entries = []
     this.#head = 0
+    this.#wake()
   }
 }

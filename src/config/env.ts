@@ -66,6 +66,8 @@ export const ENV_BINDINGS: ReadonlyArray<readonly [string, string, Parser]> = [
   ['WS_PORT', '/websocket/port', integer],
   ['WS_HEARTBEAT_MS', '/websocket/heartbeatMs', integer],
   ['WS_STREAM_MAXLEN', '/websocket/streamMaxLen', integer],
+  ['WS_MAX_BUFFER_BYTES', '/websocket/maxBufferBytes', integer],
+  ['WS_MAX_MESSAGE_BYTES', '/websocket/maxMessageBytes', integer],
   ['COMMAND_SERVICE_URL', '/services/command/targets', targets],
   ['QUERY_SERVICE_URL', '/services/query/targets', targets],
   ['REDIS_URL', '/redis/url', text],
