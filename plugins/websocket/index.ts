@@ -18,8 +18,8 @@ import type { EventHub } from './hub.js'
 
 const UpgradeRequiredError = createError('GW_WS_UPGRADE_REQUIRED', '/ws is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket)', 426)
 
-/** an API key, told apart from a JWT when it comes as ?token= */
-const API_KEY_PREFIX = 'hpk_'
+/** a JWT (three dot-separated base64url parts), told apart from an API key when it comes as ?token= */
+const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]*$/
 
 export interface EventsPluginOptions {
   hub: EventHub
@@ -37,7 +37,7 @@ function credentials (request: FastifyRequest): FastifyRequest['headers'] {
   if (headers.authorization !== undefined || headers['x-api-key'] !== undefined) return headers
   const token = (request.query as Record<string, unknown> | undefined)?.token
   if (typeof token !== 'string' || token === '') return headers
-  return token.startsWith(API_KEY_PREFIX) ? { 'x-api-key': token } : { authorization: `Bearer ${token}` }
+  return JWT_SHAPE.test(token) ? { authorization: `Bearer ${token}` } : { 'x-api-key': token }
 }
 
 export default async function events (scope: FastifyInstance, { hub, authenticator, upgrades, maxPayload, onFailure }: EventsPluginOptions): Promise<void> {
