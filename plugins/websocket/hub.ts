@@ -28,6 +28,7 @@ const CLOSE_GRACE_MS = 5000
 
 export const CLOSE_GOING_AWAY = 1001
 export const CLOSE_POLICY = 1008
+export const CLOSE_INTERNAL_ERROR = 1011
 export const CLOSE_TRY_AGAIN_LATER = 1013
 
 export interface HubLog {
@@ -41,6 +42,11 @@ interface Subscription {
   readonly filter: EventFilter | null
   /** live events held back while a replay runs; null when live */
   held: StreamEvent[] | null
+  /**
+   * the last entry a finished replay read: the tail may not have delivered it yet, and
+   * must not deliver it (or anything before it) again; null once the tail is past it
+   */
+  replayedTo: [number, number] | null
   /** bumped by each replay, so an older replay still running stops */
   generation: number
 }
@@ -103,9 +109,15 @@ export class EventHub {
       const index = this.channels.get(e.channel as Channel)
       if (index === undefined) continue
       let frame: Buffer | undefined
+      let id: [number, number] | undefined
       const send = (client: Subscriber) => {
         const sub = client.subscriptions.get(e.channel as Channel)
-        if (sub === undefined || !matches(sub.filter, e)) return
+        if (sub === undefined) return
+        if (sub.replayedTo !== null && sub.held === null) {
+          if (compareEventIds(id ??= parseEventId(e.id)!, sub.replayedTo) <= 0) return
+          sub.replayedTo = null
+        }
+        if (!matches(sub.filter, e)) return
         if (sub.held !== null) {
           if (sub.held.length >= MAX_HELD_BACK) this.tooSlow(client)
           else sub.held.push(e)
@@ -156,8 +168,13 @@ export class EventHub {
           for (const sub of client.subscriptions.values()) this.replay(client, sub, message.lastEventId)
       }
     } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err
-      this.protocolError(client, err)
+      if (err instanceof ProtocolError) {
+        this.protocolError(client, err)
+        return
+      }
+      // thrown in a socket's event handler, it would take the process down
+      this.opts.logger.warn({ consumer: client.consumer.id, err: (err as Error).message }, 'websocket message handling failed')
+      this.closeWith(client, CLOSE_INTERNAL_ERROR, 'internal error')
     }
   }
 
@@ -177,7 +194,7 @@ export class EventHub {
     }
     // a second subscribe to a channel replaces the first (its filter)
     this.index(client, channel, false)
-    const sub: Subscription = { channel, filter, held: null, generation: 0 }
+    const sub: Subscription = { channel, filter, held: null, replayedTo: null, generation: 0 }
     client.subscriptions.set(channel, sub)
     this.index(client, channel, true)
     const ack: Record<string, unknown> = { type: 'subscribed', channel }
@@ -255,8 +272,12 @@ export class EventHub {
       const reached = parseEventId(cursor)!
       const held = sub.held ?? []
       sub.held = null
+      sub.replayedTo = reached
       for (const e of held) {
-        if (compareEventIds(parseEventId(e.id)!, reached) > 0) this.send(client, eventFrame(e))
+        if (compareEventIds(parseEventId(e.id)!, reached) > 0) {
+          sub.replayedTo = null
+          this.send(client, eventFrame(e))
+        }
       }
       this.opts.logger.debug({ consumer: consumer.id, channel: sub.channel, afterId, replayed }, 'websocket replay done')
     })()
