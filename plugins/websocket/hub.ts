@@ -158,7 +158,7 @@ export class EventHub {
           this.sendJson(client, { type: 'pong' })
           return
         case 'subscribe':
-          this.subscribe(client, message.channel, message.filter, message.lastEventId)
+          this.subscribe(client, message.channel, message.filter, message.lastEventId, message.filterAsSent)
           return
         case 'unsubscribe':
           this.unsubscribe(client, message.channel)
@@ -187,7 +187,7 @@ export class EventHub {
     }
   }
 
-  private subscribe (client: Subscriber, channel: Channel, filter: EventFilter | null, lastEventId: string | null): void {
+  private subscribe (client: Subscriber, channel: Channel, filter: EventFilter | null, lastEventId: string | null, filterAsSent: unknown): void {
     const { consumer } = client
     if (!maySubscribe(consumer, channel)) {
       throw new ProtocolError('forbidden', `the ${channel} channel needs the role analyst or admin`, channel)
@@ -198,7 +198,8 @@ export class EventHub {
     client.subscriptions.set(channel, sub)
     this.index(client, channel, true)
     const ack: Record<string, unknown> = { type: 'subscribed', channel }
-    if (filter !== null) ack.filter = filter
+    // echoed as the client wrote it
+    if (filter !== null) ack.filter = filterAsSent
     if (lastEventId !== null) ack.lastEventId = lastEventId
     this.sendJson(client, ack)
     if (lastEventId !== null) this.replay(client, sub, lastEventId)

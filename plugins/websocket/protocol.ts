@@ -5,23 +5,25 @@
 //                  {"type":"resume","lastEventId":"…"}          (replays for every current subscription)
 //                  {"type":"ping"}
 // server → client  {"type":"subscribed"|"unsubscribed","channel",…}  {"type":"pong"}
-//                  {"type":"event","id","channel","event","subject","data","ts"}
+//                  {"type":"event","id","channel","event","subject","data","ts"}   (ts: ISO 8601, from the id)
 //                  {"type":"error","code","message"[,"channel"]}
 import { CHANNELS, type Channel } from './options.js'
 import { parseEventId, type StreamEvent } from './event-log.js'
 import type { Consumer } from '../auth/consumer.js'
 
 export type ClientMessage =
-  | { type: 'subscribe', channel: Channel, filter: EventFilter | null, lastEventId: string | null }
+  | { type: 'subscribe', channel: Channel, filter: EventFilter | null, lastEventId: string | null, filterAsSent?: unknown }
   | { type: 'unsubscribe', channel: Channel }
   | { type: 'resume', lastEventId: string }
   | { type: 'ping' }
 
-/** What a subscriber narrowed its subscription to: each listed field must equal one of its values. */
-export interface EventFilter {
-  event?: readonly string[]
-  subject?: readonly string[]
-}
+/**
+ * What a subscriber narrowed its subscription to: every listed field must equal one
+ * of its values. `event` and `subject` are the event's own; any other name is a
+ * top-level field of its `data` (`{"walletId":"w-alice-1"}`).
+ */
+export type EventFilter = Readonly<Record<string, readonly FilterValue[]>>
+export type FilterValue = string | number | boolean
 
 export type ProtocolErrorCode =
   | 'invalid_message' | 'message_too_large' | 'unknown_type' | 'unknown_channel'
@@ -41,9 +43,10 @@ export class ProtocolError extends Error {
   }
 }
 
-const FILTER_FIELDS = ['event', 'subject'] as const
+const MAX_FILTER_FIELDS = 10
 const MAX_FILTER_VALUES = 50
 const MAX_FILTER_VALUE_LENGTH = 200
+const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
@@ -59,17 +62,19 @@ function eventIdOf (value: unknown): string {
 
 function filterOf (value: unknown, channel: Channel): EventFilter | null {
   if (value === undefined || value === null) return null
-  const bad = (why: string) => new ProtocolError('invalid_filter', `"filter" ${why}; e.g. {"event":"wallet.updated"} or {"event":["a","b"]}`, channel)
+  const bad = (why: string) => new ProtocolError('invalid_filter', `"filter" ${why}; e.g. {"event":"wallet.updated"}, {"event":["a","b"]} or {"walletId":"w-1"}`, channel)
   if (!isObject(value)) throw bad('must be an object')
-  const filter: { event?: string[], subject?: string[] } = {}
-  for (const [field, wanted] of Object.entries(value)) {
-    if (!(FILTER_FIELDS as readonly string[]).includes(field)) throw bad(`may only name ${FILTER_FIELDS.join(' and ')}, not "${field.slice(0, 50)}"`)
+  const fields = Object.entries(value)
+  if (fields.length === 0 || fields.length > MAX_FILTER_FIELDS) throw bad(`must name 1 to ${MAX_FILTER_FIELDS} fields`)
+  const filter: Record<string, FilterValue[]> = {}
+  for (const [field, wanted] of fields) {
+    if (!FIELD_NAME.test(field)) throw bad(`field names are letters, digits, "_", "." or "-" (at most 64), not "${field.slice(0, 50)}"`)
     const values = Array.isArray(wanted) ? wanted : [wanted]
-    if (values.length === 0 || values.length > MAX_FILTER_VALUES ||
-        !values.every((v) => typeof v === 'string' && v.length > 0 && v.length <= MAX_FILTER_VALUE_LENGTH)) {
-      throw bad(`."${field}" must be a string or a list of 1 to ${MAX_FILTER_VALUES} strings of 1 to ${MAX_FILTER_VALUE_LENGTH} characters`)
+    const scalar = (v: unknown) => (typeof v === 'string' && v.length > 0 && v.length <= MAX_FILTER_VALUE_LENGTH) || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))
+    if (values.length === 0 || values.length > MAX_FILTER_VALUES || !values.every(scalar)) {
+      throw bad(`."${field}" must be a string (1 to ${MAX_FILTER_VALUE_LENGTH} characters), number or boolean, or a list of 1 to ${MAX_FILTER_VALUES} of them`)
     }
-    filter[field as 'event' | 'subject'] = values as string[]
+    filter[field] = values as FilterValue[]
   }
   return filter
 }
@@ -89,7 +94,8 @@ export function parseClientMessage (text: string): ClientMessage {
     case 'subscribe': {
       const channel = channelOf(message.channel)
       const lastEventId = message.lastEventId === undefined || message.lastEventId === null ? null : eventIdOf(message.lastEventId)
-      return { type: 'subscribe', channel, filter: filterOf(message.filter, channel), lastEventId }
+      const filter = filterOf(message.filter, channel)
+      return filter === null ? { type: 'subscribe', channel, filter, lastEventId } : { type: 'subscribe', channel, filter, lastEventId, filterAsSent: message.filter }
     }
     case 'unsubscribe':
       return { type: 'unsubscribe', channel: channelOf(message.channel) }
@@ -128,12 +134,14 @@ export function entitled (consumer: Consumer, channel: Channel, filter: EventFil
 
 export function matches (filter: EventFilter | null, e: StreamEvent): boolean {
   if (filter === null) return true
-  if (filter.event !== undefined && !filter.event.includes(e.event)) return false
-  if (filter.subject !== undefined && !filter.subject.includes(e.subject)) return false
+  for (const field in filter) {
+    const actual = field === 'event' ? e.event : field === 'subject' ? e.subject : isObject(e.data) ? e.data[field] : undefined
+    if (!filter[field]!.includes(actual as FilterValue)) return false
+  }
   return true
 }
 
 /** The event as sent to subscribers: serialized once, sent to each of them. */
 export function eventFrame (e: StreamEvent): Buffer {
-  return Buffer.from(JSON.stringify({ type: 'event', id: e.id, channel: e.channel, event: e.event, subject: e.subject, data: e.data, ts: e.ts }))
+  return Buffer.from(JSON.stringify({ type: 'event', id: e.id, channel: e.channel, event: e.event, subject: e.subject, data: e.data, ts: new Date(e.ts).toISOString() }))
 }
