@@ -74,6 +74,10 @@ Try:
   curl -s ${adminUrl}/metrics | grep '^gateway_http_requests_total'   # Prometheus metrics, no token needed
   curl -s ${base}/v1/api/analytics/summary -H "Authorization: Bearer ${accessToken}"   # 403: alice is no analyst
 
+Real-time events: subscribe as alice, then publish one for her:
+  npx -y wscat -c "${base.replace(/^http/, 'ws')}/ws?token=${accessToken}"   # then send {"type":"subscribe","channel":"wallet"}
+  curl -s -X POST ${adminUrl}/admin/events -H "Authorization: Bearer ${adminToken ?? '<ADMIN_TOKEN>'}" -H 'content-type: application/json' -d '{"channel":"wallet","event":"wallet.updated","subject":"u-alice","data":{"walletId":"w-alice-1","balance":1250}}'
+
 Ctrl-C stops everything.
 `)
 }

@@ -1,6 +1,7 @@
 // `npm run demo` = build, then dist/examples/demo.js. `npm test` builds first, so this
 // runs the very file the demo command runs, on free ports, and pastes its lines.
 import t from 'tap'
+import WebSocket from 'ws'
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -61,6 +62,22 @@ t.test('the demo starts with no Redis, prints a JWT and curl lines that work whe
   const metrics = /curl -s (http:\/\/\S+\/metrics) \| grep '\^gateway_http_requests_total'/.exec(out)!
   const exposition = await (await fetch(metrics[1]!)).text()
   t.match(exposition, /^gateway_http_requests_total\{route="\/v1\/api\/\*",method="GET",status="200"\} [1-9]/m, 'the requests above are counted')
+
+  // the event lines: alice's socket, as printed, gets the event the printed curl publishes
+  const wsLine = /wscat -c "(ws:\/\/\S+\/ws\?token=\S+)"\s+# then send (\{.+\})/.exec(out)!
+  const socket = new WebSocket(wsLine[1]!)
+  t.teardown(() => socket.terminate())
+  const messages: Array<Record<string, unknown>> = []
+  const arrived = (type: string) => until(() => messages.some((m) => m.type === type), 5000, `a ${type} message`)
+  socket.on('message', (data) => messages.push(JSON.parse(String(data))))
+  await once(socket, 'open')
+  socket.send(wsLine[2]!)
+  await arrived('subscribed')
+  const publishLine = /curl -s -X POST (http:\/\/\S+\/admin\/events) -H "Authorization: Bearer (\S+)" -H 'content-type: application\/json' -d '([^']+)'/.exec(out)!
+  const published = await fetch(publishLine[1]!, { method: 'POST', headers: { authorization: `Bearer ${publishLine[2]}`, 'content-type': 'application/json' }, body: publishLine[3] })
+  t.equal(published.status, 202)
+  await arrived('event')
+  t.match(messages.find((m) => m.type === 'event'), { channel: 'wallet', event: 'wallet.updated', subject: 'u-alice', data: { walletId: 'w-alice-1' } })
 
   const exited = once(child, 'exit')
   child.kill('SIGINT')
