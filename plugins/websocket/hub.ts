@@ -110,7 +110,7 @@ export class EventHub {
       if (index === undefined) continue
       let frame: Buffer | undefined
       let id: [number, number] | undefined
-      const send = (client: Subscriber) => {
+      const offer = (client: Subscriber) => {
         const sub = client.subscriptions.get(e.channel as Channel)
         if (sub === undefined) return
         if (sub.replayedTo !== null && sub.held === null) {
@@ -124,6 +124,15 @@ export class EventHub {
           return
         }
         this.send(client, frame ??= eventFrame(e))
+      }
+      // one subscriber's failure must not cost the others this event (nor stop the tail)
+      const send = (client: Subscriber) => {
+        try {
+          offer(client)
+        } catch (err) {
+          this.opts.logger.warn({ consumer: client.consumer.id, err: (err as Error).message }, 'websocket delivery failed')
+          this.closeWith(client, CLOSE_INTERNAL_ERROR, 'internal error')
+        }
       }
       for (const client of index.all) send(client)
       const own = index.bySubject.get(e.subject)

@@ -47,6 +47,8 @@ const MAX_FILTER_FIELDS = 10
 const MAX_FILTER_VALUES = 50
 const MAX_FILTER_VALUE_LENGTH = 200
 const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/
+/** names that are not data: on a plain object they reach its prototype */
+const RESERVED_FIELDS = new Set(['__proto__', 'constructor', 'prototype'])
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
@@ -66,9 +68,9 @@ function filterOf (value: unknown, channel: Channel): EventFilter | null {
   if (!isObject(value)) throw bad('must be an object')
   const fields = Object.entries(value)
   if (fields.length === 0 || fields.length > MAX_FILTER_FIELDS) throw bad(`must name 1 to ${MAX_FILTER_FIELDS} fields`)
-  const filter: Record<string, FilterValue[]> = {}
+  const filter: Record<string, FilterValue[]> = Object.create(null)
   for (const [field, wanted] of fields) {
-    if (!FIELD_NAME.test(field)) throw bad(`field names are letters, digits, "_", "." or "-" (at most 64), not "${field.slice(0, 50)}"`)
+    if (!FIELD_NAME.test(field) || RESERVED_FIELDS.has(field)) throw bad(`field names are letters, digits, "_", "." or "-" (at most 64), not "${field.slice(0, 50)}"`)
     const values = Array.isArray(wanted) ? wanted : [wanted]
     const scalar = (v: unknown) => (typeof v === 'string' && v.length > 0 && v.length <= MAX_FILTER_VALUE_LENGTH) || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))
     if (values.length === 0 || values.length > MAX_FILTER_VALUES || !values.every(scalar)) {
@@ -135,7 +137,7 @@ export function entitled (consumer: Consumer, channel: Channel, filter: EventFil
 export function matches (filter: EventFilter | null, e: StreamEvent): boolean {
   if (filter === null) return true
   for (const field in filter) {
-    const actual = field === 'event' ? e.event : field === 'subject' ? e.subject : isObject(e.data) ? e.data[field] : undefined
+    const actual = field === 'event' ? e.event : field === 'subject' ? e.subject : isObject(e.data) && Object.hasOwn(e.data, field) ? e.data[field] : undefined
     if (!filter[field]!.includes(actual as FilterValue)) return false
   }
   return true
