@@ -19,8 +19,8 @@ import { parseClientMessage, ProtocolError, maySubscribe, seesAllSubjects, entit
 
 /** bad messages tolerated per connection before it is closed with 1008 */
 export const MAX_PROTOCOL_ERRORS = 5
-/** events read per XRANGE page while replaying */
-const REPLAY_PAGE = 500
+/** events read per XRANGE page while replaying (64 KiB each at most: a page stays well inside the command timeout) */
+const REPLAY_PAGE = 100
 /** live events one subscription may hold back while its replay runs */
 const MAX_HELD_BACK = 10_000
 /** after a 1013 or 1001 close frame, the socket is cut if the client has not answered by then */
@@ -259,19 +259,22 @@ export class EventHub {
       let cursor = afterId
       let replayed = 0
       try {
+        const low = this.opts.config.maxBufferBytes / 2
         for (;;) {
-          // the log is read as fast as the client takes it
-          await this.drained(client)
-          if (!current()) return
           const page = await this.opts.log.range(cursor, REPLAY_PAGE)
           if (!current()) return
           for (const e of page) {
+            // sent as fast as the client takes it: a replay must not trip the slow-consumer bound
+            if (client.ws.bufferedAmount > low) {
+              await this.drained(client)
+              if (!current()) return
+            }
             if (entitled(consumer, sub.channel, sub.filter, e)) {
               this.send(client, eventFrame(e))
               replayed++
             }
+            cursor = e.id
           }
-          if (page.length > 0) cursor = page[page.length - 1]!.id
           if (page.length < REPLAY_PAGE) break
         }
       } catch (err) {
