@@ -7,7 +7,7 @@ import { request as undiciRequest } from 'undici'
 import { createSigner } from 'fast-jwt'
 import { spawn } from 'node:child_process'
 import { Redis } from 'ioredis'
-import { WebSocketServer } from 'ws'
+import WebSocket, { WebSocketServer } from 'ws'
 import type { KeyObject } from 'node:crypto'
 import { buildGateway, type Gateway, type GatewayDeps } from '../src/gateway.js'
 import { resolveConfig, loadConfig, ConfigError } from '../src/config/index.js'
@@ -277,4 +277,15 @@ export async function startWsUpstream (t: Test) {
     await new Promise((r) => server.close(r))
   })
   return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, upgrades, wss }
+}
+
+/** Opens a WebSocket expected to be refused; resolves with the HTTP answer it got instead of a 101. */
+export async function refusedUpgrade (url: string, opts: { protocol?: string, headers?: Record<string, string> } = {}): Promise<{ status: number, headers: http.IncomingHttpHeaders, body: string }> {
+  const ws = new WebSocket(url, opts.protocol, { headers: opts.headers })
+  ws.on('error', () => {}) // the refused handshake also emits an error: expected here
+  const [, res] = await once(ws, 'unexpected-response') as [unknown, http.IncomingMessage]
+  let body = ''
+  for await (const chunk of res) body += chunk
+  ws.terminate()
+  return { status: res.statusCode!, headers: res.headers, body }
 }

@@ -1,22 +1,9 @@
 // WebSocket upgrades on /v1/graphql are tunnelled to the query service with the
 // graphql-transport-ws sub-protocol intact; the gateway's own /ws is never proxied.
 import t from 'tap'
-import http from 'node:http'
 import { once } from 'node:events'
 import { WebSocket } from 'ws'
-import { startGateway, servicesFor, call, startWsUpstream } from '../helpers.js'
-
-
-/** Opens a WebSocket expected to be refused; resolves with the HTTP answer. */
-async function refusal (url: string, protocol?: string): Promise<{ status: number, headers: http.IncomingHttpHeaders, body: string }> {
-  const ws = new WebSocket(url, protocol)
-  ws.on('error', () => {}) // the refused handshake also emits an error: expected here
-  const [, res] = await once(ws, 'unexpected-response') as [unknown, http.IncomingMessage]
-  let body = ''
-  for await (const chunk of res) body += chunk
-  ws.terminate()
-  return { status: res.statusCode!, headers: res.headers, body }
-}
+import { startGateway, servicesFor, call, startWsUpstream, refusedUpgrade } from '../helpers.js'
 
 t.test('graphql-transport-ws is proxied: sub-protocol negotiated by the upstream, frames both ways', async (t) => {
   const up = await startWsUpstream(t)
@@ -43,16 +30,16 @@ t.test('graphql-transport-ws is proxied: sub-protocol negotiated by the upstream
 t.test('the gateway\'s own /ws route is not stolen by the proxy', async (t) => {
   const up = await startWsUpstream(t)
   const gw = await startGateway(t, { services: servicesFor(up.url) })
-  const res = await refusal(`${gw.url.replace('http', 'ws')}/ws`)
-  t.equal(res.status, 404, '/ws is answered by the gateway (no /ws handler yet), not tunnelled')
-  t.match(JSON.parse(res.body), { code: 'GW_ROUTE_NOT_FOUND' })
+  const res = await refusedUpgrade(`${gw.url.replace('http', 'ws')}/ws`)
+  t.equal(res.status, 401, '/ws is the gateway\'s own event stream: it asks for credentials, it is not tunnelled')
+  t.match(JSON.parse(res.body), { code: 'GW_AUTH_MISSING_CREDENTIALS' })
   t.equal(up.upgrades.length, 0, 'the upstream never saw it')
 })
 
 t.test('upgrades on a route without websocket: true are not tunnelled', async (t) => {
   const up = await startWsUpstream(t)
   const gw = await startGateway(t, { services: servicesFor(up.url) })
-  const res = await refusal(`${gw.url.replace('http', 'ws')}/v1/api/stream`)
+  const res = await refusedUpgrade(`${gw.url.replace('http', 'ws')}/v1/api/stream`)
   t.equal(res.status, 200, 'answered as plain HTTP by the upstream')
   t.same(JSON.parse(res.body), { plain: '/v1/api/stream' })
   t.equal(up.upgrades.length, 0)
@@ -61,12 +48,12 @@ t.test('upgrades on a route without websocket: true are not tunnelled', async (t
 t.test('an upstream that refuses the upgrade has its answer relayed; a dead one gives 502 problem+json', async (t) => {
   const up = await startWsUpstream(t)
   const gw = await startGateway(t, { services: servicesFor(up.url), routes: [{ prefix: '/v1/other', service: 'query', auth: 'public', websocket: true }] })
-  const refused = await refusal(`${gw.url.replace('http', 'ws')}/v1/other`)
+  const refused = await refusedUpgrade(`${gw.url.replace('http', 'ws')}/v1/other`)
   t.equal(refused.status, 404)
   t.equal(up.upgrades.length, 1, 'the upstream saw and refused it')
 
   const dead = await startGateway(t, { services: servicesFor('http://127.0.0.1:1') })
-  const bad = await refusal(`${dead.url.replace('http', 'ws')}/v1/graphql`, 'graphql-transport-ws')
+  const bad = await refusedUpgrade(`${dead.url.replace('http', 'ws')}/v1/graphql`, { protocol: 'graphql-transport-ws' })
   t.equal(bad.status, 502)
   t.equal(bad.headers['content-type'], 'application/problem+json; charset=utf-8')
   t.match(JSON.parse(bad.body), { code: 'GW_PROXY_UPSTREAM_UNREACHABLE', status: 502 })

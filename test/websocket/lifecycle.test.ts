@@ -2,12 +2,11 @@
 // gateway: heartbeat, the slow-consumer bound (1013), shutdown (1001), the WS_PORT
 // listener, the connection and message metrics, and an abrupt disconnect.
 import t, { type Test } from 'tap'
-import http from 'node:http'
 import net from 'node:net'
 import { once } from 'node:events'
 import { WebSocket, type ClientOptions } from 'ws'
 import { buildGateway } from '../../src/gateway.js'
-import { startGateway, testConfig, servicesFor, call, until, freePort, signToken, TEST_SECRET, type StartedGateway } from '../helpers.js'
+import { startGateway, testConfig, servicesFor, call, until, freePort, signToken, TEST_SECRET, refusedUpgrade, type StartedGateway } from '../helpers.js'
 import { compareEventIds, parseEventId } from '../../plugins/websocket/event-log.js'
 import { scrape } from '../metrics/scrape.js'
 
@@ -101,17 +100,6 @@ const metricIs = (gw: { adminUrl: string }, name: string, value: number) =>
 const socketOf = (ws: WebSocket): net.Socket => (ws as unknown as { _socket: net.Socket })._socket
 
 const inStreamOrder = (ids: readonly string[]) => ids.every((id, i) => i === 0 || compareEventIds(parseEventId(ids[i - 1]!)!, parseEventId(id)!) < 0)
-
-/** Opens a WebSocket expected to be refused; resolves with the HTTP answer. */
-async function refusal (url: string, headers: Record<string, string> = {}): Promise<{ status: number, headers: http.IncomingHttpHeaders, body: string }> {
-  const ws = new WebSocket(url, { headers })
-  ws.on('error', () => {}) // the refused handshake also emits an error: expected here
-  const [, res] = await once(ws, 'unexpected-response') as [unknown, http.IncomingMessage]
-  let body = ''
-  for await (const chunk of res) body += chunk
-  ws.terminate()
-  return { status: res.statusCode!, headers: res.headers, body }
-}
 
 t.test('heartbeat: a client that answers pings stays; one that does not is terminated', async (t) => {
   const gw = await gateway(t, { websocket: { heartbeatMs: 50 } })
@@ -257,10 +245,10 @@ t.test('WS_PORT: /ws on a listener of its own (auth and events work), 404 for an
   for (const c of [onWsPort, onMain, byQuery]) await until(() => c.eventIds.includes(id), 5000, 'the event')
   t.pass('the event reached the clients on both ports')
 
-  const unauthenticated = await refusal(wsUrl!)
+  const unauthenticated = await refusedUpgrade(wsUrl!)
   t.equal(unauthenticated.status, 401, 'no credentials on the WS_PORT: 401')
   t.match(unauthenticated.headers['content-type'], PROBLEM)
-  const badToken = await refusal(wsUrl!, { authorization: `Bearer ${signToken({ sub: SUBJECT }, { key: 'another-secret-of-at-least-32-characters' })}` })
+  const badToken = await refusedUpgrade(wsUrl!, { headers: { authorization: `Bearer ${signToken({ sub: SUBJECT }, { key: 'another-secret-of-at-least-32-characters' })}` } })
   t.equal(badToken.status, 401, 'a bad token on the WS_PORT: 401')
 
   const plain = await call(`http://127.0.0.1:${wsPort}/v1/api/wallets/w1`)
@@ -270,7 +258,7 @@ t.test('WS_PORT: /ws on a listener of its own (auth and events work), 404 for an
   const health = await call(`http://127.0.0.1:${wsPort}/health`)
   t.equal(health.status, 404, '/health is not served on the WS_PORT')
 
-  const otherUpgrade = await refusal(`ws://127.0.0.1:${wsPort}/v1/graphql`, { authorization: `Bearer ${TOKEN}` })
+  const otherUpgrade = await refusedUpgrade(`ws://127.0.0.1:${wsPort}/v1/graphql`, { headers: { authorization: `Bearer ${TOKEN}` } })
   t.equal(otherUpgrade.status, 404, 'an upgrade to another path on the WS_PORT: 404')
   t.match(otherUpgrade.headers['content-type'], PROBLEM)
   t.match(JSON.parse(otherUpgrade.body), { status: 404, code: 'GW_ROUTE_NOT_FOUND' })
