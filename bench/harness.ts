@@ -212,3 +212,9 @@ export function load (server: Server, opts: LoadOptions): Sample {
   return { ...sample, cpuUsPerRequest: sample.requests > 0 ? (cpu * 1000) / sample.requests : NaN, rssMb: Math.max(...rssMb(pid)) }
 }
 
+
+/** the p-th percentile (nearest rank) of an ascending list */
+export function percentile (sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!
+}

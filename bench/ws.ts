@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import { Redis } from 'ioredis'
-import { start, startRedis, freePort, hasTaskset, cpuMs, rssMb, stopAll, PRODUCTION_NODE_OPTIONS } from './harness.js'
+import { start, startRedis, freePort, hasTaskset, cpuMs, rssMb, stopAll, percentile, PRODUCTION_NODE_OPTIONS } from './harness.js'
 import type { ClientSetup, FromClient, ToClient } from './ws-client.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -32,11 +32,6 @@ const { values: flags } = parseArgs({
     out: { type: 'string', default: join(root, 'bench', 'results') }
   }
 })
-
-export function percentile (sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!
-}
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits
 
