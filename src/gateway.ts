@@ -1,6 +1,6 @@
 // buildGateway(config): the composition root. It wires the concerns together and
 // owns start-up and shutdown order; the behaviour lives in plugins/.
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify'
 import cors from '@fastify/cors'
 import { ServerResponse, createServer, type IncomingMessage, type Server } from 'node:http'
 import { EventEmitter, once } from 'node:events'
@@ -78,6 +78,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   const versions = new ApiVersions(config.versioning, config.routes, deps.now)
   const validators = compileRouteValidators(versions.table.routes, () => deps.openapi ?? loadSpec().document)
   const metrics = new GatewayMetrics()
+  const securityHeaders = staticSecurityHeaders()
   const app = Fastify({
     logger: loggerOptions(config, deps.logStream),
     genReqId: (req: IncomingMessage) => {
@@ -91,8 +92,13 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     bodyLimit: config.server.bodyLimitBytes,
     // Fastify's own closing answer is not problem+json: the onRequest hook below answers instead
     return503OnClosing: false,
-    // bad URL encoding and the like bypass the error handler unless routed here
-    frameworkErrors: problemErrorHandler,
+    // bad URL encoding and the like bypass the error handler unless routed here; they
+    // come before the onRequest hooks, so they get the headers every answer carries here
+    frameworkErrors: (error, request, reply) => {
+      reply.headers(securityHeaders)
+      reply.header('x-request-id', request.id)
+      return problemErrorHandler(error as FastifyError, request, reply)
+    },
     clientErrorHandler,
     // /v1/api/Analytics must meet the analytics route's policy, not /v1/api's: an
     // upstream may route case-insensitively (Express does by default)
@@ -166,7 +172,6 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     return versionError === undefined ? notFoundHandler(request, reply) : problemErrorHandler(versionError as FastifyError, request, reply)
   })
 
-  const securityHeaders = staticSecurityHeaders()
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(securityHeaders)
     reply.header('x-request-id', request.id)
@@ -184,13 +189,26 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     done()
   })
   if (config.server.corsOrigins.length > 0) {
-    const any = config.server.corsOrigins.includes('*')
-    await app.register(cors, {
-      origin: any ? true : [...config.server.corsOrigins],
-      credentials: !any,
+    const listed = new Set(config.server.corsOrigins)
+    const any = listed.has('*')
+    const common = {
       maxAge: 600,
       exposedHeaders: ['X-Request-Id', 'X-API-Version', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'RateLimit', 'RateLimit-Policy', 'Retry-After', 'Deprecation', 'Sunset', 'Link']
-    })
+    }
+    const unlisted = [...listed]
+    // decided per request: credentials only for a listed origin (the plugin would send
+    // Allow-Credentials to anyone), and only a real preflight (Origin + Access-Control-
+    // Request-Method) is answered here — any other OPTIONS goes to its route
+    await app.register(cors, {
+      delegator: (req: FastifyRequest, cb: (err: Error | null, options: object) => void) => {
+        const origin = req.headers.origin
+        const preflight = req.method === 'OPTIONS' && origin !== undefined && req.headers['access-control-request-method'] !== undefined
+        const allowed = origin !== undefined && (any || listed.has(origin))
+        cb(null, allowed
+          ? { ...common, origin, credentials: !any, preflight, strictPreflight: false }
+          : { ...common, origin: unlisted, credentials: false, preflight, strictPreflight: false })
+      }
+    } as never)
   }
   await app.register(health, { context })
   await app.register(openapi)

@@ -107,7 +107,11 @@ async function openapi (app: FastifyInstance, options: OpenApiOptions): Promise<
   // the answer depends on these when servers come from the request: caches must key on them
   const vary = fixed ? undefined : 'Host, X-Forwarded-Host, X-Forwarded-Proto'
   const serve = (format: 'json' | 'yaml') => (request: FastifyRequest, reply: FastifyReply) => {
-    if (vary !== undefined) reply.header('vary', vary)
+    if (vary !== undefined) {
+      // after CORS's Vary: Origin, not instead of it
+      const prior = reply.getHeader('vary')
+      reply.header('vary', prior === undefined ? vary : `${String(prior)}, ${vary}`)
+    }
     return reply.type(format === 'json' ? JSON_TYPE : YAML_TYPE).send(render(format, requestOrigin(request)))
   }
 

@@ -10,6 +10,12 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authe
 /** Headers the gateway sets itself: any client-sent copy is dropped first. */
 const GATEWAY_OWNED = ['host', 'expect', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-consumer-id', 'x-consumer-tier', 'x-consumer-roles', 'x-api-version', 'traceparent', 'tracestate']
 const OWNED = new Set(GATEWAY_OWNED)
+/**
+ * Other spellings of the client's address and of the original URL, which upstreams
+ * (nginx real_ip, IIS rewrite, Spring's ForwardedHeaderFilter...) may trust: kept
+ * only from a trusted proxy, like X-Forwarded-*.
+ */
+const FORWARDING_ALIASES = ['x-real-ip', 'x-client-ip', 'true-client-ip', 'cf-connecting-ip', 'x-cluster-client-ip', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server', 'x-original-url', 'x-rewrite-url', 'x-original-forwarded-for']
 
 /**
  * `X_Consumer_Id` is a different header to the gateway but the same variable
@@ -38,13 +44,15 @@ export interface ForwardedFacts {
 /** Compiles the per-route request header function. */
 export function requestHeaderBuilder (transform: HeaderTransform = {}): (incoming: IncomingHttpHeaders, facts: ForwardedFacts) => OutgoingHeaders {
   const drop = new Set([...HOP_BY_HOP, ...GATEWAY_OWNED, ...(transform.remove ?? []).map((h) => h.toLowerCase())])
+  const dropUntrusted = new Set([...drop, ...FORWARDING_ALIASES])
   const add = Object.entries(transform.add ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const)
   return (incoming, facts) => {
     const out: OutgoingHeaders = {}
     const connection = incoming.connection
     const listed = connection && connection !== 'keep-alive' && connection !== 'close' ? connectionTokens(connection) : undefined
+    const dropped = facts.trusted ? drop : dropUntrusted
     for (const name in incoming) {
-      if (drop.has(name) || listed?.has(name) || spoofsOwned(name)) continue
+      if (dropped.has(name) || listed?.has(name) || spoofsOwned(name)) continue
       const value = incoming[name]
       if (value !== undefined) out[name] = value
     }
@@ -70,7 +78,8 @@ export function requestHeaderBuilder (transform: HeaderTransform = {}): (incomin
 
 /** Compiles the per-route response header function (upstream → client). */
 export function responseHeaderBuilder (transform: HeaderTransform = {}): (upstream: Record<string, string | string[] | undefined>) => OutgoingHeaders {
-  const drop = new Set([...HOP_BY_HOP, ...(transform.remove ?? []).map((h) => h.toLowerCase())])
+  // the client hears the request id the gateway logged, not one the upstream made up
+  const drop = new Set([...HOP_BY_HOP, 'x-request-id', ...(transform.remove ?? []).map((h) => h.toLowerCase())])
   const add = Object.entries(transform.add ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const)
   return (upstream) => {
     const out: OutgoingHeaders = {}

@@ -83,6 +83,19 @@ t.test('X-Forwarded-* are set; client copies are replaced unless the peer is a t
   t.match(up.requests[1]!.headers, { 'x-forwarded-for': '6.6.6.6, 127.0.0.1', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example', forwarded: 'for=6.6.6.6' })
 })
 
+t.test('other client-address and original-URL headers (X-Real-IP, X-Original-URL...) pass only from a trusted proxy', async (t) => {
+  const up = await startUpstream(t)
+  const aliases = { 'x-real-ip': '6.6.6.6', 'x-client-ip': '6.6.6.6', 'true-client-ip': '6.6.6.6', 'cf-connecting-ip': '6.6.6.6', 'x-forwarded-port': '443', 'x-forwarded-prefix': '/admin', 'x-original-url': '/admin/config', 'x-rewrite-url': '/admin/config' }
+  const untrusted = await startGateway(t, { services: servicesFor(up.url) })
+  await call(`${untrusted.url}/v1/api/a`, { headers: { ...aliases, 'x-kept': 'yes' } })
+  t.same(Object.keys(aliases).filter((name) => up.requests[0]!.headers[name] !== undefined), [], 'none reaches the upstream from an untrusted peer')
+  t.equal(up.requests[0]!.headers['x-kept'], 'yes', 'other end-to-end headers still do')
+
+  const trusted = await startGateway(t, { services: servicesFor(up.url), server: { trustProxy: ['127.0.0.1'] } })
+  await call(`${trusted.url}/v1/api/a`, { headers: aliases })
+  t.match(up.requests[1]!.headers, aliases, 'a trusted proxy\'s copies are passed on')
+})
+
 t.test('client-sent consumer headers never reach the upstream (public route: the gateway says anonymous)', async (t) => {
   const up = await startUpstream(t)
   const gw = await startGateway(t, { services: servicesFor(up.url) })
