@@ -69,8 +69,16 @@ export function sendProblem (reply: FastifyReply, status: number, code: string, 
   return reply.code(status).type(PROBLEM_CONTENT_TYPE).send(buildProblem(reply.request, status, code, detail, extras?.extensions))
 }
 
+/**
+ * Set on an error raised somewhere the gateway knows better what to answer than the
+ * error itself says (an upstream body that failed before its first byte reached the
+ * client, which Fastify hands to the error handler): the answer is this error's.
+ */
+export const kAnswerWith = Symbol('healthpay.error.answerWith')
+
 /** The root error handler: every error becomes problem+json, 5xx details never leak. */
-export function problemErrorHandler (this: unknown, error: FastifyError & ProblemExtras, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function problemErrorHandler (this: unknown, raised: FastifyError & ProblemExtras & { [kAnswerWith]?: FastifyError }, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const error: FastifyError & ProblemExtras = raised[kAnswerWith] ?? raised
   let status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode <= 599 ? error.statusCode : 500
   let code = error.code && /^GW_[A-Z0-9_]+$/.test(error.code) ? error.code : FASTIFY_CODES[error.code]
   // Fastify's bad-URL message quotes the whole URL, query string (and its tokens) included

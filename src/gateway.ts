@@ -307,6 +307,8 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       log.warn({ timeoutMs: config.server.shutdownTimeoutMs }, 'drain timeout reached: closing the remaining connections')
       app.server.closeAllConnections()
       for (const socket of tunnels) socket.destroy()
+      // upgraded sockets are no longer the HTTP server's to close
+      hub.terminate()
       wsServer?.closeAllConnections()
       await Promise.all([...services.values()].map((s) => s.destroy()))
       await app.close()

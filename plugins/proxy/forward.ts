@@ -10,7 +10,7 @@ import { requestHeaderBuilder, responseHeaderBuilder, type ForwardedFacts, type 
 import { requestBody, LazyBody } from './request-body.js'
 import { openTunnel, kUpgrade, type TunnelRegistry, type UpgradeRequest } from './tunnel.js'
 import { NoHealthyTargetError, UpstreamUnreachableError, UpstreamTimeoutError, BadUpstreamResponseError } from './errors.js'
-import { BodyTimeoutError, InternalError } from '../../src/errors.js'
+import { BodyTimeoutError, InternalError, kAnswerWith } from '../../src/errors.js'
 import { retryBackoff } from './retry-budget.js'
 import { REFUSED, CircuitState, type ServiceBreaker, type Outcome } from '../circuit-breaker/breaker.js'
 import type { FallbackResponder } from '../circuit-breaker/fallback.js'
@@ -186,8 +186,15 @@ export function createForwarder (opts: ForwarderOptions) {
       let released = false
       const release = () => { if (!released) { released = true; target.inflight-- } }
       res.body.once('close', release)
-      res.body.once('error', (e: NodeJS.ErrnoException) => {
-        if (!abort.aborted && e.code !== 'UND_ERR_ABORTED') target.onFailure('reset', service.now())
+      res.body.once('error', (e: NodeJS.ErrnoException & { [kAnswerWith]?: Error }) => {
+        if (abort.aborted || e.code === 'UND_ERR_ABORTED') return
+        target.onFailure('reset', service.now())
+        // failed before its first byte was relayed: Fastify hands this error to the error
+        // handler (a 500 for an undici code it does not know); answer as the proxy would
+        if (!reply.raw.headersSent) {
+          request.log.warn({ target: target.origin, err: e.code ?? e.message }, 'upstream response body failed before it reached the client')
+          e[kAnswerWith] = e.code === 'UND_ERR_BODY_TIMEOUT' ? new UpstreamTimeoutError(service.name, timeoutMs) : new BadUpstreamResponseError(service.name)
+        }
       })
       const status = res.statusCode
       target.onResponse(status, service.now())

@@ -152,6 +152,11 @@ export class EventHub {
     await Promise.all(gone)
   }
 
+  /** Past the drain timeout: every socket still open is cut. */
+  terminate (): void {
+    for (const client of this.clients) client.ws.terminate()
+  }
+
   private receive (client: Subscriber, data: RawData, isBinary: boolean): void {
     if (client.closing) return
     try {
