@@ -2,7 +2,7 @@
 // Each failure is a @fastify/error constructor with a GW_<AREA>_<WHAT> code and a
 // status; this one handler turns them (and Fastify's own errors) into problems.
 import createError from '@fastify/error'
-import { STATUS_CODES } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
@@ -13,6 +13,7 @@ export const PROBLEM_BASE = 'https://healthpay.dev/problems/'
 export const RouteNotFoundError = createError<[string, string]>('GW_ROUTE_NOT_FOUND', 'No route matches %s %s; see /openapi.json for the published API', 404)
 export const ShuttingDownError = createError('GW_SHUTTING_DOWN', 'This gateway instance is shutting down; retry the request (another instance will take it)', 503)
 export const BadPathError = createError('GW_REQUEST_BAD_PATH', 'The request path is not in normal form (a "." or ".." segment, "//", ";", "#", a backslash, or an encoded "/", "\\" or ";"); send a normalized path', 400)
+export const BadHostError = createError('GW_REQUEST_BAD_HOST', 'An HTTP/1.1 request must carry exactly one Host header', 400)
 export const BodyTimeoutError = createError<[number]>('GW_REQUEST_TIMEOUT', 'The request body was not received within %d ms', 408)
 export const BodyTooLargeError = createError<[number]>('GW_REQUEST_BODY_TOO_LARGE', 'The request body exceeds the limit of %d bytes', 413)
 export const InternalError = createError('GW_INTERNAL', 'The gateway failed to handle this request; quote the requestId when reporting it', 500)
@@ -153,6 +154,14 @@ const CLIENT_ERRORS: Record<string, [number, string, string]> = {
 export function clientErrorHandler (err: NodeJS.ErrnoException, socket: Duplex): void {
   if (!socket.writable || err.code === 'ECONNRESET') {
     socket.destroy()
+    return
+  }
+  // a pipelined request went bad while an earlier one, received whole, still awaits its
+  // answer: that answer goes first and the connection then closes (RFC 9112 §9.3.2) —
+  // an error written now would be read as the answer to the earlier request
+  const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse & { req?: IncomingMessage } })._httpMessage
+  if (inFlight && !inFlight.writableEnded && inFlight.req?.complete) {
+    inFlight.shouldKeepAlive = false
     return
   }
   const [status, code, detail] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'GW_REQUEST_MALFORMED', 'The request is not valid HTTP/1.1']

@@ -8,9 +8,9 @@ import { randomUUID } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type { GatewayConfig } from './config/index.js'
 import type { GatewayContext } from './context.js'
-import { problemErrorHandler, notFoundHandler, clientErrorHandler, writeRawProblem, rawProblem, schemaErrorFormatter, pathOf, PROBLEM_CONTENT_TYPE, ShuttingDownError, BadPathError } from './errors.js'
+import { problemErrorHandler, notFoundHandler, clientErrorHandler, writeRawProblem, rawProblem, schemaErrorFormatter, pathOf, PROBLEM_CONTENT_TYPE, ShuttingDownError, BadPathError, BadHostError } from './errors.js'
 import { compileTrust } from './trust-proxy.js'
-import { isAmbiguousPath } from './request-path.js'
+import { isAmbiguousPath, hasOneHost } from './request-path.js'
 import { staticSecurityHeaders } from './security-headers.js'
 import { createRedisClient, closeRedis, waitForRedis, type Redis } from './redis.js'
 import routeScope from './route-scope.js'
@@ -79,7 +79,11 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   const validators = compileRouteValidators(versions.table.routes, () => deps.openapi ?? loadSpec().document)
   const metrics = new GatewayMetrics()
   const securityHeaders = staticSecurityHeaders()
+  // slow-loris: Node checks the headers timeout only every connectionsCheckingInterval (30 s by default)
+  const headersTimeout = config.server.headersTimeoutMs
+  const http = { headersTimeout, connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(headersTimeout / 4))), requireHostHeader: false }
   const app = Fastify({
+    http,
     logger: loggerOptions(config, deps.logStream),
     genReqId: (req: IncomingMessage) => {
       const given = req.headers['x-request-id']
@@ -107,6 +111,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     rewriteUrl: versions.negotiator.rewriteUrl
   })
   const adminApp = Fastify({
+    http,
     loggerInstance: app.log.child({ listener: 'admin' }),
     return503OnClosing: false,
     // bad URL encoding and the like bypass the error handler unless routed here
@@ -179,6 +184,13 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     if (closing) {
       reply.header('connection', 'close')
       done(new ShuttingDownError())
+      return
+    }
+    // HTTP/1.1 needs exactly one Host (RFC 9112 §3.2): Node would answer a missing one
+    // with a bare 400 and silently keep the first of two
+    if (!hasOneHost(request.raw)) {
+      reply.header('connection', 'close')
+      done(new BadHostError())
       return
     }
     // before any route's auth: the policy was chosen from this path
@@ -269,7 +281,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   app.server.on('upgrade', dispatchUpgrade(false))
   // WS_PORT, when it differs from PORT: a listener of its own for /ws only
   const wsServer: Server | null = config.websocket.port !== undefined && config.websocket.port !== config.server.port
-    ? createServer((req, res) => {
+    ? createServer(http, (req, res) => {
       if (pathOf(req.url ?? '') === '/ws') {
         app.routing(req, res)
         return

@@ -1,3 +1,5 @@
+import type { IncomingMessage } from 'node:http'
+
 // Paths two servers could read differently are refused at the edge: the gateway
 // decides the route (and so the auth policy) from the path, and the upstream must
 // not reach a different resource from the same bytes. So no "." / ".." segments
@@ -20,4 +22,15 @@ export function isAmbiguousPath (url: string): boolean {
     return true
   }
   return decoded.split('/').some((segment) => segment === '..' || segment === '.')
+}
+
+/** An HTTP/1.1 request carries exactly one Host header (HTTP/1.0 may carry none). */
+export function hasOneHost (req: IncomingMessage): boolean {
+  const raw = req.rawHeaders
+  let hosts = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts++
+  }
+  return hosts === 1 || (hosts === 0 && req.httpVersionMinor === 0 && req.httpVersionMajor === 1)
 }

@@ -63,6 +63,7 @@ export const ENV_BINDINGS: ReadonlyArray<readonly [string, string, Parser]> = [
   ['LOG_LEVEL', '/server/logLevel', text],
   ['GATEWAY_WORKERS', '/server/workers', workers],
   ['SHUTDOWN_TIMEOUT_MS', '/server/shutdownTimeoutMs', integer],
+  ['HEADERS_TIMEOUT_MS', '/server/headersTimeoutMs', integer],
   ['WS_PORT', '/websocket/port', integer],
   ['WS_HEARTBEAT_MS', '/websocket/heartbeatMs', integer],
   ['WS_STREAM_MAXLEN', '/websocket/streamMaxLen', integer],

@@ -35,7 +35,9 @@ export const ServerSchema = Strict({
   logLevel: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)), { default: 'info' }),
   workers: Type.Integer({ minimum: 1, maximum: 256, default: 1 }),
   /** on SIGTERM: how long in-flight requests may take to finish before the process exits anyway */
-  shutdownTimeoutMs: DurationMs(10_000)
+  shutdownTimeoutMs: DurationMs(10_000),
+  /** a client must have sent its request headers within this (slow-loris); then 408 and the socket closes */
+  headersTimeoutMs: DurationMs(10_000)
 }, { default: {} })
 
 export const RedisSchema = Strict({
