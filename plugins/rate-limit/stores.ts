@@ -80,6 +80,13 @@ return {admitted, current, previous}
 
 type SlidingWindowCommand = (current: string, previous: string, limit: number, windowMs: number, elapsed: number, n: number) => Promise<[number, number, number]>
 
+export class RedisDecisionTimeout extends Error {
+  constructor (ms: number) {
+    super(`Redis did not answer the rate-limit script within ${ms} ms`)
+    this.name = 'RedisDecisionTimeout'
+  }
+}
+
 /** The requests for one key (and window, and limit) that arrived in one event-loop turn. */
 interface Batch {
   current: string
@@ -110,12 +117,22 @@ export class RedisWindowStore implements WindowStore {
   private readonly run: SlidingWindowCommand
   private pending = new Map<string, Batch>()
   private readonly flush = () => {
-    const batches = this.pending
+    const batches = [...this.pending.values()]
     this.pending = new Map()
-    for (const b of batches.values()) this.run(b.current, b.previous, b.limit, b.windowMs, b.elapsed, b.n).then(b.settle.resolve, b.settle.reject)
+    // one deadline for the turn's commands, from now: ioredis starts a command's own
+    // timeout only when its pipeline is sent, so behind a hung one it could wait twice
+    const deadline = setTimeout(() => {
+      for (const b of batches) b.settle.reject(new RedisDecisionTimeout(this.timeoutMs))
+    }, this.timeoutMs)
+    let open = batches.length
+    const done = () => { if (--open === 0) clearTimeout(deadline) }
+    for (const b of batches) {
+      this.run(b.current, b.previous, b.limit, b.windowMs, b.elapsed, b.n).then(b.settle.resolve, b.settle.reject).finally(done)
+    }
   }
 
-  constructor (redis: Redis, private readonly prefix: string) {
+  /** @param timeoutMs a decision not answered within this (from the end of its turn) is a Redis failure */
+  constructor (redis: Redis, private readonly prefix: string, private readonly timeoutMs = 200) {
     if (!('healthpaySlidingWindow' in redis)) redis.defineCommand('healthpaySlidingWindow', { numberOfKeys: 2, lua: SLIDING_WINDOW_LUA })
     const command = (redis as unknown as Record<string, SlidingWindowCommand>).healthpaySlidingWindow!
     this.run = command.bind(redis)
