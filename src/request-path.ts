@@ -4,7 +4,8 @@ import type { IncomingMessage } from 'node:http'
 // decides the route (and so the auth policy) from the path, and the upstream must
 // not reach a different resource from the same bytes. So no "." / ".." segments
 // (plain or encoded), no "//" (nginx merges them), no ";" (servlet containers strip
-// path parameters), no backslash, no encoded "/", "\" or ";". Case differences are
+// path parameters), no backslash, no encoded "/", "\" or ";", no control characters,
+// no segment ending in "." or " ". Case differences are
 // handled by the router instead (caseSensitive: false).
 
 /** true when the path (before any "?") is not in the normal form the gateway routes on */
@@ -21,8 +22,15 @@ export function isAmbiguousPath (url: string): boolean {
   } catch {
     return true
   }
-  return decoded.split('/').some((segment) => segment === '..' || segment === '.')
+  // a control character (%00...), or a segment ending in "." or " ": servers that trim
+  // them (IIS, Windows file systems) or stop at NUL would reach another resource than the
+  // route the gateway chose (/v1/api/analytics./x is not under /v1/api/analytics)
+  if (CONTROL.test(decoded)) return true
+  return decoded.split('/').some((segment) => segment === '..' || segment === '.' || segment.endsWith('.') || segment.endsWith(' '))
 }
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/
 
 /** An HTTP/1.1 request carries exactly one Host header (HTTP/1.0 may carry none). */
 export function hasOneHost (req: IncomingMessage): boolean {

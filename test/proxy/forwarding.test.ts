@@ -198,7 +198,9 @@ t.test('a body over BODY_LIMIT_BYTES is refused with 413 and never reaches the u
 t.test('dot-segments, plain or encoded, and "#" are refused before any upstream sees them', async (t) => {
   const up = await startUpstream(t)
   const gw = await startGateway(t, { services: servicesFor(up.url) })
-  for (const path of ['/v1/api/../admin', '/v1/api/%2e%2e/admin', '/v1/api/.%2E/x', '/v1/api/./x', '/v1/api/a/..', '/v1/api/%2e%2e%2fadmin', '/v1/api/..%5cadmin', '/v1/commands/wallets/w-1#/deposit']) {
+  for (const path of ['/v1/api/../admin', '/v1/api/%2e%2e/admin', '/v1/api/.%2E/x', '/v1/api/./x', '/v1/api/a/..', '/v1/api/%2e%2e%2fadmin', '/v1/api/..%5cadmin', '/v1/commands/wallets/w-1#/deposit',
+    // read as /v1/api/analytics/x by a server that trims trailing dots and spaces or stops at NUL
+    '/v1/api/analytics./x', '/v1/api/analytics%2e/x', '/v1/api/analytics%20/x', '/v1/api/analytics%00/x', '/v1/api/a%0a/x', '/v1/api/x.']) {
     const raw = await rawExchange(gw.url, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
     t.match(raw, /^HTTP\/1\.1 400/, `${path} → 400`)
     t.match(raw, /GW_REQUEST_BAD_PATH/)
