@@ -152,6 +152,32 @@ export const answeredBy = (res: { json: () => { upstream: string } }): string =>
  * closes the connection (send `Connection: close` for a normal request): for what an
  * HTTP client library would refuse to send.
  */
+/**
+ * Writes `parts` on a fresh socket (each one write, in order, each after the previous
+ * was flushed; a function in between is awaited first) and collects everything until
+ * the server closes the connection, or `deadlineMs` (then `closed` is false).
+ */
+export async function rawSocketExchange (url: string, parts: Array<string | Buffer | (() => Promise<unknown>)>, deadlineMs: number): Promise<{ raw: string, closed: boolean }> {
+  const socket = net.connect(Number(new URL(url).port), '127.0.0.1')
+  const closed = once(socket, 'close')
+  // the server may close while we still write (a refused request): not an error here
+  socket.on('error', () => {})
+  let raw = ''
+  socket.setEncoding('latin1')
+  socket.on('data', (chunk: string) => { raw += chunk })
+  await once(socket, 'connect')
+  let timedOut = false
+  const timer = setTimeout(() => { timedOut = true; socket.destroy() }, deadlineMs)
+  for (const part of parts) {
+    if (socket.destroyed) break
+    if (typeof part === 'function') await part()
+    else await new Promise<void>((resolve) => socket.write(part, () => resolve()))
+  }
+  await closed
+  clearTimeout(timer)
+  return { raw, closed: !timedOut }
+}
+
 export async function rawExchange (url: string, bytes: string): Promise<string> {
   const socket = net.connect(Number(new URL(url).port), '127.0.0.1')
   await once(socket, 'connect')

@@ -20,7 +20,7 @@ import t, { type Test } from 'tap'
 import net from 'node:net'
 import type { IncomingMessage } from 'node:http'
 import { once } from 'node:events'
-import { startUpstream, startGateway, servicesFor, call, until, type StartedGateway, type Upstream } from '../helpers.js'
+import { startUpstream, startGateway, servicesFor, call, until, rawSocketExchange, type StartedGateway, type Upstream } from '../helpers.js'
 
 const PROBLEM = 'application/problem+json; charset=utf-8'
 /** an exchange with neither an answer nor a close by then has hung: the test fails */
@@ -69,32 +69,12 @@ function parseResponses (raw: string): RawResponse[] {
 /** between two writes: resolves when the next part may go */
 type Gate = () => Promise<unknown>
 
-/**
- * Writes `parts` (each one write, in order, each after the previous one was flushed;
- * a function in between is awaited first) and collects everything until the gateway
- * closes the connection, or the deadline.
- */
+/** Writes `parts` and parses what came back until the gateway closed the connection (or the deadline). */
 async function exchange (url: string, parts: Array<string | Buffer | Gate>, deadlineMs = DEADLINE_MS): Promise<Exchange> {
-  const socket = net.connect(Number(new URL(url).port), '127.0.0.1')
-  const closed = once(socket, 'close')
-  // the gateway may close while we still write (a refused request): not an error here
-  socket.on('error', () => {})
-  let raw = ''
-  socket.setEncoding('latin1')
-  socket.on('data', (chunk: string) => { raw += chunk })
-  await once(socket, 'connect')
-  let timedOut = false
-  const timer = setTimeout(() => { timedOut = true; socket.destroy() }, deadlineMs)
-  for (const part of parts) {
-    if (socket.destroyed) break
-    if (typeof part === 'function') await part()
-    else await new Promise<void>((resolve) => socket.write(part, () => resolve()))
-  }
-  await closed
-  clearTimeout(timer)
+  const { raw, closed } = await rawSocketExchange(url, parts, deadlineMs)
   const responses = parseResponses(raw)
   for (const r of responses) statusesSeen.push(r.status)
-  return { responses, closed: !timedOut, raw }
+  return { responses, closed, raw }
 }
 
 /** One request the upstream's HTTP server started to handle, and whether its body arrived whole. */

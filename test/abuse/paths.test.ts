@@ -12,10 +12,8 @@
 // and double encoding, the admin listener's own spellings, escapes from /v1/api into
 // the stricter /v1/api/analytics route, odd request targets, size extremes, memory.
 import t, { type Test } from 'tap'
-import net from 'node:net'
 import type { IncomingMessage } from 'node:http'
-import { once } from 'node:events'
-import { startUpstream, startGateway, servicesFor, specRoutes, signToken, TEST_SECRET, until, type StartedGateway, type Upstream } from '../helpers.js'
+import { startUpstream, startGateway, servicesFor, specRoutes, signToken, TEST_SECRET, until, rawSocketExchange, type StartedGateway, type Upstream } from '../helpers.js'
 
 const PROBLEM = 'application/problem+json; charset=utf-8'
 const ADMIN_TOKEN = 'abuse-paths-admin-token'
@@ -37,19 +35,8 @@ interface Answer {
 
 /** One exchange of raw bytes; resolves when the gateway closes the connection (send `Connection: close`). */
 async function rawSend (url: string, bytes: string): Promise<Answer> {
-  const socket = net.connect(Number(new URL(url).port), '127.0.0.1')
-  const closed = once(socket, 'close')
-  socket.on('error', () => {})
-  let raw = ''
-  socket.setEncoding('latin1')
-  socket.on('data', (c: string) => { raw += c })
-  await once(socket, 'connect')
-  let timedOut = false
-  const timer = setTimeout(() => { timedOut = true; socket.destroy() }, DEADLINE_MS)
-  socket.write(bytes)
-  await closed
-  clearTimeout(timer)
-  if (timedOut) throw new Error(`no answer and no close within ${DEADLINE_MS} ms for ${JSON.stringify(bytes.slice(0, 80))}`)
+  const { raw, closed } = await rawSocketExchange(url, [bytes], DEADLINE_MS)
+  if (!closed) throw new Error(`no answer and no close within ${DEADLINE_MS} ms for ${JSON.stringify(bytes.slice(0, 80))}`)
   const end = raw.indexOf('\r\n\r\n')
   const headers: Record<string, string> = {}
   for (const line of raw.slice(0, end).split('\r\n').slice(1)) {
