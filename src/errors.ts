@@ -87,6 +87,13 @@ export function problemErrorHandler (this: unknown, raised: FastifyError & Probl
   if (!code) {
     if (status < 500 && error.code?.startsWith('FST_')) {
       code = 'GW_REQUEST_INVALID'
+    } else if (error.code === 'ECONNRESET' || request.raw.destroyed) {
+      // the client went away while its body was being read: nobody is there to answer,
+      // and it is not the gateway's fault
+      request.log.debug({ err: error.message }, 'client went away before its request body arrived')
+      status = 400
+      code = 'GW_REQUEST_INCOMPLETE'
+      detail = 'The request was cut off before its body arrived'
     } else {
       // unexpected: log it whole, answer without internals
       request.log.error({ err: error }, 'unhandled error')

@@ -68,6 +68,30 @@ export interface Gateway {
 
 // A client-sent X-Request-Id is kept only if it is short and harmless in logs and headers.
 const REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:+=@/-]{0,127}$/
+/**
+ * Gives the HTTP server back a connection Node handed over as an upgrade: the request
+ * is written again without Upgrade (and HTTP2-Settings), ahead of the bytes that
+ * followed it, and the server parses it as a fresh connection.
+ */
+function replayWithoutUpgrade (req: IncomingMessage, socket: import('node:net').Socket, head: Buffer, server: Server): void {
+  let text = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`
+  const raw = req.rawHeaders
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    const lower = name.toLowerCase()
+    if (lower === 'upgrade' || lower === 'http2-settings') continue
+    let value = raw[i + 1]!
+    if (lower === 'connection') {
+      value = value.split(',').map((t) => t.trim()).filter((t) => t !== '' && !/^(upgrade|http2-settings)$/i.test(t)).join(', ')
+      if (value === '') continue
+    }
+    text += `${name}: ${value}\r\n`
+  }
+  socket.removeAllListeners('error')
+  socket.unshift(Buffer.concat([Buffer.from(text + '\r\n', 'latin1'), head]))
+  server.emit('connection', socket)
+}
+
 /** how long one read of the event stream waits for new entries */
 const EVENT_BLOCK_MS = 5000
 const EVENTS_ONLY = 'This listener (WS_PORT) serves only the event stream at /ws'
@@ -262,12 +286,24 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       writeRawProblem(socket, 503, 'GW_SHUTTING_DOWN', new ShuttingDownError().message, { instance: path })
       return
     }
+    // (the root hook says so too, but a refused /ws upgrade's answer would leave its socket open)
+    if (!hasOneHost(req)) {
+      writeRawProblem(socket, 400, 'GW_REQUEST_BAD_HOST', new BadHostError().message, { instance: path })
+      return
+    }
     if (path === '/ws') {
       wsUpgrades.emit('upgrade', req, socket, head)
       return
     }
     if (eventsOnly) {
       writeRawProblem(socket, 404, 'GW_ROUTE_NOT_FOUND', EVENTS_ONLY, { instance: path })
+      return
+    }
+    // only WebSocket is tunnelled: any other Upgrade (h2c: curl --http2 sends it on every
+    // first request, POST bodies included) is served as the plain HTTP/1.1 request it also
+    // is — handed back to the HTTP server without its Upgrade, body and keep-alive intact
+    if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
+      replayWithoutUpgrade(req, socket as import('node:net').Socket, head, app.server)
       return
     }
     req[kUpgrade] = { socket, head }

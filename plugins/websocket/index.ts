@@ -44,7 +44,13 @@ export default async function events (scope: FastifyInstance, { hub, authenticat
   await scope.register(websocket, {
     options: { server: upgrades as never, maxPayload, perMessageDeflate: false, clientTracking: false },
     // the hub closes every socket with 1001 before the server closes (src/gateway.ts)
-    preClose: (done: () => void) => done()
+    preClose: (done: () => void) => done(),
+    // a client's own protocol fault (a frame over maxPayload: 1009, invalid UTF-8: 1007):
+    // ws has closed it with that code already; not the gateway's error to log as one
+    errorHandler: (error: Error, socket: { terminate: () => void }, request: FastifyRequest) => {
+      request.log.debug({ err: error.message, consumer: request.consumer?.id }, 'websocket closed on a client protocol error')
+      socket.terminate()
+    }
   })
 
   scope.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
