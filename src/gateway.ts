@@ -310,8 +310,14 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     const res = new ServerResponse(req)
     res.shouldKeepAlive = false
     res.assignSocket(socket as import('node:net').Socket)
-    // a plain HTTP answer (404, 401...) ends the exchange: the parser no longer owns this socket
-    res.once('finish', () => socket.end())
+    // a plain HTTP answer (404, 401...) ends the exchange: the parser no longer owns this
+    // socket, so it is read to its end here (the client's FIN closes it) and cut if the
+    // client never sends one
+    res.once('finish', () => {
+      socket.end()
+      socket.resume()
+      setTimeout(() => socket.destroy(), 2000).unref()
+    })
     app.routing(req, res)
   }
   app.server.on('upgrade', dispatchUpgrade(false))

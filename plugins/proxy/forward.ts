@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks'
 import { requestHeaderBuilder, responseHeaderBuilder, type ForwardedFacts, type HeaderTransform } from './headers.js'
 import { requestBody, LazyBody } from './request-body.js'
 import { openTunnel, kUpgrade, type TunnelRegistry, type UpgradeRequest } from './tunnel.js'
-import { NoHealthyTargetError, UpstreamUnreachableError, UpstreamTimeoutError, BadUpstreamResponseError } from './errors.js'
+import { NoHealthyTargetError, UpstreamUnreachableError, UpstreamTimeoutError, BadUpstreamResponseError, UpgradeWithBodyError } from './errors.js'
 import { BodyTimeoutError, InternalError, kAnswerWith } from '../../src/errors.js'
 import { retryBackoff } from './retry-budget.js'
 import { REFUSED, CircuitState, type ServiceBreaker, type Outcome } from '../circuit-breaker/breaker.js'
@@ -351,6 +351,10 @@ export function createForwarder (opts: ForwarderOptions) {
     // only WebSocket is tunnelled: any other protocol (h2c...) would carry later
     // requests past the gateway's checks; such upgrades are answered as plain HTTP
     if (upgrade !== undefined && route.websocket && raw.headers.upgrade?.toLowerCase() === 'websocket') {
+      // a handshake is a bodiless GET: one declaring a body would leave an upstream that
+      // reads it as plain HTTP waiting (a 504 held against the service)
+      const length = raw.headers['content-length']
+      if ((length !== undefined && length !== '0') || raw.headers['transfer-encoding'] !== undefined) throw new UpgradeWithBodyError()
       const ticket = breaker.admit()
       if (ticket === REFUSED) {
         fallback(request, reply)
