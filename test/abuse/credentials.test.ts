@@ -10,7 +10,6 @@
 import t, { type Test } from 'tap'
 import net from 'node:net'
 import { readFileSync } from 'node:fs'
-import { once } from 'node:events'
 import { generateKeyPairSync, createHmac, sign as cryptoSign, constants, type KeyObject } from 'node:crypto'
 import { Redis } from 'ioredis'
 import {
@@ -189,7 +188,8 @@ async function rawAttempt (url: string, bytes: string): Promise<{ raw: string, e
   socket.on('data', (chunk: Buffer) => { raw += chunk.toString('latin1') })
   socket.on('error', (err: NodeJS.ErrnoException) => { error = err.code ?? err.message })
   socket.write(bytes, () => {})
-  await once(socket, 'close')
+  // not events.once: it rejects on 'error', and a reset while uploading is an expected end here
+  await new Promise((resolve) => socket.once('close', resolve))
   return { raw, error }
 }
 
