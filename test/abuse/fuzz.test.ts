@@ -981,6 +981,16 @@ async function assertLetGo (t: Test, own: StartedGateway, sockets: Set<net.Socke
   for (const s of sockets) s.destroy()
 }
 
+/** A gateway of the test's own with a short drain timeout, and the sockets its server holds. */
+async function leakWatchedGateway (t: Test): Promise<{ own: StartedGateway, sockets: Set<net.Socket>, shutdownTimeoutMs: number }> {
+  const upstream = await startUpstream(t)
+  const shutdownTimeoutMs = 500
+  const own = await startGateway(t, { services: servicesFor(upstream.url), routes: specRoutes(), jwt: { secret: TEST_SECRET }, server: { shutdownTimeoutMs } })
+  const sockets = new Set<net.Socket>()
+  own.app.server.on('connection', (s: net.Socket) => { sockets.add(s); s.once('close', () => sockets.delete(s)) })
+  return { own, sockets, shutdownTimeoutMs }
+}
+
 t.test('regression D: an Upgrade request answered as plain HTTP does not keep its connection after the client closed (nor hang shutdown)', async (t) => {
   // Found by property 1 (a HEAD with "Connection: Upgrade" and a 1 MiB body, then end of
   // stream: the gateway's close() never finished at the end of the file), shrunk to: an
@@ -991,11 +1001,7 @@ t.test('regression D: an Upgrade request answered as plain HTTP does not keep it
   // never closed. Each such connection kept a descriptor and what it buffered;
   // net.Server's close() waited for it, and closeAllConnections() (the drain timeout)
   // does not know upgraded sockets, so a graceful shutdown never ended.
-  const upstream = await startUpstream(t)
-  const shutdownTimeoutMs = 500
-  const own = await startGateway(t, { services: servicesFor(upstream.url), routes: specRoutes(), jwt: { secret: TEST_SECRET }, server: { shutdownTimeoutMs } })
-  const sockets = new Set<net.Socket>()
-  own.app.server.on('connection', (s: net.Socket) => { sockets.add(s); s.once('close', () => sockets.delete(s)) })
+  const { own, sockets, shutdownTimeoutMs } = await leakWatchedGateway(t)
   const client = net.connect(Number(new URL(own.url).port), '127.0.0.1')
   client.on('error', () => {})
   await once(client, 'connect')
@@ -1017,11 +1023,7 @@ t.test('regression E: a /ws upgrade refused for its Host header gets its 400 and
   // (no longer the HTTP server's) stayed open even after the client's FIN — a descriptor
   // per request, and a graceful shutdown that never ended (hub.terminate() did not know
   // the socket either). A 401 from the /ws scope's own auth hook was not affected.
-  const upstream = await startUpstream(t)
-  const shutdownTimeoutMs = 500
-  const own = await startGateway(t, { services: servicesFor(upstream.url), routes: specRoutes(), jwt: { secret: TEST_SECRET }, server: { shutdownTimeoutMs } })
-  const sockets = new Set<net.Socket>()
-  own.app.server.on('connection', (s: net.Socket) => { sockets.add(s); s.once('close', () => sockets.delete(s)) })
+  const { own, sockets, shutdownTimeoutMs } = await leakWatchedGateway(t)
   const client = net.connect(Number(new URL(own.url).port), '127.0.0.1')
   client.on('error', () => {})
   await once(client, 'connect')
@@ -1043,11 +1045,7 @@ t.test('regression F: a WebSocket upgrade answered as plain HTTP does not keep i
   // raw socket and then only socket.end()s it: the bytes the client sent after its
   // request stay unread, its FIN is never seen, and the socket is kept until the process
   // exits (the drain timeout's closeAllConnections() does not know it).
-  const upstream = await startUpstream(t)
-  const shutdownTimeoutMs = 500
-  const own = await startGateway(t, { services: servicesFor(upstream.url), routes: specRoutes(), jwt: { secret: TEST_SECRET }, server: { shutdownTimeoutMs } })
-  const sockets = new Set<net.Socket>()
-  own.app.server.on('connection', (s: net.Socket) => { sockets.add(s); s.once('close', () => sockets.delete(s)) })
+  const { own, sockets, shutdownTimeoutMs } = await leakWatchedGateway(t)
   const clients: net.Socket[] = []
   for (const [what, request, status] of [
     ['a route without websocket: true', 'GET /v1/auth/login HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n', 200],
