@@ -325,7 +325,8 @@ t.test('StreamTail, redis killed and restarted: one warning, retries, then deliv
   t.equal(rec.warn.length, 1, 'still one warning')
   t.ok(rec.info.some((l) => /readable again/.test(l.msg)), 'recovery is logged at info')
 
-  // and it keeps tailing
+  // and it keeps tailing (appended through the main client, which reconnects on its own backoff)
+  await until(() => client.status === 'ready', 10_000, 'the main client to reconnect')
   const live = await log.append(ev(9))
   await until(() => delivered.length === beforeKill.length + afterRestart.length + 1, 5000, 'a live event after recovery')
   t.equal(delivered.at(-1)!.id, live)
