@@ -11,9 +11,12 @@ import type { ApiVersions } from '../plugins/versioning/api-versions.js'
 import type { OperationIndex } from '../plugins/validation/operations.js'
 import type { EventLog } from '../plugins/websocket/event-log.js'
 import type { GatewayMetrics } from '../plugins/metrics/metrics.js'
+import type { RouteMatcher } from './route-match.js'
 
 export interface GatewayContext {
   readonly config: GatewayConfig
+  /** match conditions of routes sharing a prefix (hosts, headers, path regex) */
+  readonly routeMatch: RouteMatcher
   readonly services: ReadonlyMap<string, UpstreamService>
   /** one circuit breaker per service, local to this instance */
   readonly breakers: ReadonlyMap<string, ServiceBreaker>

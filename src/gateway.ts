@@ -10,6 +10,8 @@ import type { GatewayConfig } from './config/index.js'
 import type { GatewayContext } from './context.js'
 import { problemErrorHandler, notFoundHandler, clientErrorHandler, writeRawProblem, rawProblem, schemaErrorFormatter, pathOf, PROBLEM_CONTENT_TYPE, ShuttingDownError, BadPathError, BadHostError } from './errors.js'
 import { compileTrust } from './trust-proxy.js'
+import { compileCorsPolicy, type CorsPolicy } from './cors-policy.js'
+import { RouteMatcher, MATCH_CONSTRAINT } from './route-match.js'
 import { isAmbiguousPath, hasOneHost } from './request-path.js'
 import { staticSecurityHeaders } from './security-headers.js'
 import { createRedisClient, closeRedis, waitForRedis, type Redis } from './redis.js'
@@ -102,6 +104,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   const versions = new ApiVersions(config.versioning, config.routes, deps.now)
   const validators = compileRouteValidators(versions.table.routes, () => deps.openapi ?? loadSpec().document)
   const metrics = new GatewayMetrics()
+  const routeMatch = new RouteMatcher(versions.table.routes.map((entry) => entry.route))
   const securityHeaders = staticSecurityHeaders()
   // slow-loris: Node checks the headers timeout only every connectionsCheckingInterval (30 s by default)
   const headersTimeout = config.server.headersTimeoutMs
@@ -130,7 +133,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     clientErrorHandler,
     // /v1/api/Analytics must meet the analytics route's policy, not /v1/api's: an
     // upstream may route case-insensitively (Express does by default)
-    routerOptions: { maxParamLength: 500, caseSensitive: false },
+    routerOptions: { maxParamLength: 500, caseSensitive: false, ...(routeMatch.used ? { constraints: { [MATCH_CONSTRAINT]: routeMatch.strategy as never } } : {}) },
     // "/api/wallets/w1" is routed as "/v{negotiated}/api/wallets/w1" (plugins/versioning/)
     rewriteUrl: versions.negotiator.rewriteUrl
   })
@@ -178,7 +181,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   if (defaultRetires !== undefined && config.versioning.afterSunset === 'gone') {
     app.log.warn({ defaultVersion: defaultRetires.version, sunset: defaultRetires.sunset }, `the default API version ${defaultRetires.version} is deprecated: from its sunset (${defaultRetires.sunset}) every request that names no version gets 410; move API_DEFAULT_VERSION to a current version before then`)
   }
-  const context: GatewayContext = { config, services, breakers, tunnels, trust, redis, authenticator, rateLimiter, versions, validators, events, metrics, closing: () => closing }
+  const context: GatewayContext = { config, routeMatch, services, breakers, tunnels, trust, redis, authenticator, rateLimiter, versions, validators, events, metrics, closing: () => closing }
   metrics.watch({
     services,
     breakers,
@@ -224,25 +227,23 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     }
     done()
   })
-  if (config.server.corsOrigins.length > 0) {
-    const listed = new Set(config.server.corsOrigins)
-    const any = listed.has('*')
-    const common = {
-      maxAge: 600,
-      exposedHeaders: ['X-Request-Id', 'X-API-Version', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'RateLimit', 'RateLimit-Policy', 'Retry-After', 'Deprecation', 'Sunset', 'Link']
-    }
-    const unlisted = [...listed]
+  const routeCors = new Map<string, CorsPolicy>()
+  for (const { route } of versions.table.routes) if (route.cors !== undefined) routeCors.set(route.name!, compileCorsPolicy(route.cors))
+  const globalCors = config.server.corsOrigins.length > 0 ? compileCorsPolicy({ origins: config.server.corsOrigins }) : undefined
+  if (globalCors !== undefined || routeCors.size > 0) {
     // decided per request: credentials only for a listed origin (the plugin would send
     // Allow-Credentials to anyone), and only a real preflight (Origin + Access-Control-
-    // Request-Method) is answered here — any other OPTIONS goes to its route
+    // Request-Method) is answered here — any other OPTIONS goes to its route. A route
+    // with a cors block of its own (Kong's cors plugin) uses that instead of CORS_ORIGINS.
     await app.register(cors, {
       delegator: (req: FastifyRequest, cb: (err: Error | null, options: object) => void) => {
-        const origin = req.headers.origin
-        const preflight = req.method === 'OPTIONS' && origin !== undefined && req.headers['access-control-request-method'] !== undefined
-        const allowed = origin !== undefined && (any || listed.has(origin))
-        cb(null, allowed
-          ? { ...common, origin, credentials: !any, preflight, strictPreflight: false }
-          : { ...common, origin: unlisted, credentials: false, preflight, strictPreflight: false })
+        const name = req.routeOptions?.config?.routeName
+        const policy = (name !== undefined ? routeCors.get(name) : undefined) ?? globalCors
+        if (policy === undefined) {
+          cb(null, { origin: false })
+          return
+        }
+        cb(null, policy.options(req))
       }
     } as never)
   }
@@ -258,7 +259,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   })
   // one scope per route and version: /v1/api, /v2/api...; and a 404 where a route is absent in a version
   for (const entry of versions.table.routes) {
-    await app.register(routeScope, { prefix: entry.route.prefix, entry, context })
+    await app.register(routeScope, { prefix: entry.route.prefix === '/' ? '' : entry.route.prefix, entry, context })
   }
   for (const absent of versions.table.absent) {
     await app.register(absentRoute, { prefix: absent.prefix, absent })

@@ -15,6 +15,7 @@ import { createFallback } from '../plugins/circuit-breaker/fallback.js'
 import type { VersionedRoute } from '../plugins/versioning/routes.js'
 import type { GatewayContext } from './context.js'
 import { logRequest } from './logging.js'
+import { ipRestrictionHook } from '../plugins/ip-restriction/index.js'
 
 export interface RouteScopeOptions {
   /** one route in one API version (plugins/versioning/routes.ts) */
@@ -26,11 +27,12 @@ export default async function routeScope (scope: FastifyInstance, { entry, conte
   const { route } = entry
   const service = context.services.get(route.service)!
   const breaker = context.breakers.get(route.service)!
-  const versionOptions = context.versions.pluginOptions(entry)
-  await scope.register(versioning, versionOptions)
+  const versionOptions = entry.versioned ? context.versions.pluginOptions(entry) : undefined
+  if (versionOptions !== undefined) await scope.register(versioning, versionOptions)
   const { metrics } = context
+  if (route.ipRestriction !== undefined) scope.addHook('onRequest', ipRestrictionHook(route.ipRestriction))
   await scope.register(auth, { route, authenticator: context.authenticator, onFailure: (reason) => metrics.authFailure(reason) })
-  const countConsumers = deprecatedUsageHook(versionOptions)
+  const countConsumers = versionOptions === undefined ? undefined : deprecatedUsageHook(versionOptions)
   if (countConsumers) scope.addHook('onRequest', countConsumers)
   if (context.rateLimiter) await scope.register(rateLimit, { route, limiter: context.rateLimiter, config: context.config.rateLimit, metrics })
   const operations = context.validators.get(route.prefix)
@@ -40,7 +42,8 @@ export default async function routeScope (scope: FastifyInstance, { entry, conte
   await scope.register(proxy, {
     route,
     service,
-    bodyLimit: context.config.server.bodyLimitBytes,
+    bodyLimit: route.bodyLimitBytes ?? context.config.server.bodyLimitBytes,
+    matchConstraint: context.routeMatch.constraintFor(route),
     isTrusted: (address: string) => context.trust(address, 0),
     tunnels: context.tunnels,
     breaker,

@@ -10,6 +10,9 @@ export function redactConfig (config: GatewayConfig): MutableGatewayConfig {
   const copy = copyMaskingUrls(config) as MutableGatewayConfig
   if (copy.jwt.secret !== undefined) copy.jwt.secret = REDACTED
   if (copy.server.adminToken !== undefined) copy.server.adminToken = REDACTED
+  for (const consumer of copy.consumers) {
+    for (const secret of consumer.jwtSecrets) if (secret.secret !== undefined) secret.secret = REDACTED
+  }
   for (const route of copy.routes) {
     for (const transform of [route.headers?.request, route.headers?.response]) {
       if (transform?.add) transform.add = redactHeaders(transform.add)

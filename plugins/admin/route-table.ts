@@ -10,12 +10,14 @@ const transformView = (t: { add?: Readonly<Record<string, string>>, remove?: rea
 
 export function routeTable (context: Pick<GatewayContext, 'config' | 'services' | 'versions'>): { routes: unknown[], absent: unknown[] } {
   const { config, services, versions } = context
-  const routes = versions.table.routes.map(({ route, version, family, successor }) => {
-    const deprecation = versions.deprecations.get(version)
+  const routes = versions.table.routes.map(({ route, version, family, successor, versioned }) => {
+    const deprecation = versioned ? versions.deprecations.get(version) : undefined
     return {
       prefix: route.prefix,
-      version,
+      version: versioned ? version : null,
       family,
+      ...(route.methods === undefined ? {} : { methods: [...route.methods] }),
+      ...(route.match === undefined ? {} : { match: route.match }),
       name: route.name,
       service: route.service,
       auth: route.auth,

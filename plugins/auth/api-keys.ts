@@ -10,9 +10,9 @@
 import { hash as digestOf, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { BoundedCache } from '../../src/bounded-cache.js'
-import { makeConsumer, type Consumer } from './consumer.js'
+import { makeConsumer, type Consumer, type ConsumerExtras } from './consumer.js'
 import { invalidApiKey, authUnavailable } from './errors.js'
-import type { ConsumerConfig } from './options.js'
+import { keyEntry, type ConsumerConfig } from './options.js'
 
 export const REVALIDATE_MS = 500
 export const MAX_STALE_MS = 60_000
@@ -28,6 +28,8 @@ export interface ApiKeyInput {
 
 export interface ApiKeyRecord extends ApiKeyInput {
   hash: string
+  /** config keys: the consumer's username / custom id and the credential's id (X-Consumer-Username...) */
+  extras?: ConsumerExtras
   source: 'config' | 'admin'
   createdAt?: string
 }
@@ -41,7 +43,7 @@ export type RevokeOutcome = 'revoked' | 'not-found' | 'in-config'
 export const sha256Hex = (key: string): string => digestOf('sha256', key, 'hex')
 
 function known (record: ApiKeyRecord): Known {
-  return { record, consumer: makeConsumer(record.consumerId, record.tier, record.roles, 'api-key'), digest: Buffer.from(record.hash, 'latin1') }
+  return { record, consumer: makeConsumer(record.consumerId, record.tier, record.roles, 'api-key', record.extras), digest: Buffer.from(record.hash, 'latin1') }
 }
 
 export interface ApiKeyRegistryOptions {
@@ -69,7 +71,11 @@ export class ApiKeyRegistry {
     this.remote = new BoundedCache(CACHE_ENTRIES, this.now)
     this.misses = new BoundedCache(CACHE_ENTRIES, this.now)
     for (const c of opts.consumers) {
-      for (const hash of c.apiKeys) this.local.set(hash, known({ hash, consumerId: c.id, tier: c.tier, roles: c.roles, source: 'config' }))
+      for (const entry of c.apiKeys) {
+        const { hash, id } = keyEntry(entry)
+        const extras = { username: c.username, customId: c.customId, credential: id }
+        this.local.set(hash, known({ hash, consumerId: c.id, tier: c.tier, roles: c.roles, source: 'config', extras }))
+      }
     }
   }
 

@@ -4,6 +4,8 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { Redis } from 'ioredis'
 import { JwtAuthenticator, type JwtLog } from './jwt.js'
 import { ApiKeyRegistry } from './api-keys.js'
+import { ConsumerJwtVerifier } from './consumer-jwt.js'
+import { makeConsumer } from './consumer.js'
 import { invalidToken } from './errors.js'
 import type { Consumer } from './consumer.js'
 import type { JwtConfig, ConsumerConfig } from './options.js'
@@ -19,11 +21,22 @@ export interface AuthenticatorOptions {
 export class Authenticator {
   readonly jwt: JwtAuthenticator
   readonly apiKeys: ApiKeyRegistry
+  /** tokens signed with a consumer's own key (routes with credentials.jwt.keys: consumers) */
+  readonly consumerJwt: ConsumerJwtVerifier
+  /** the configured consumers that routes name as their anonymous consumer */
+  private readonly anonymous = new Map<string, Consumer>()
 
   constructor (opts: AuthenticatorOptions) {
     this.jwt = new JwtAuthenticator(opts.jwt, opts.log)
+    this.consumerJwt = new ConsumerJwtVerifier(opts.consumers, opts.jwt.clockSkewSeconds)
+    for (const c of opts.consumers) {
+      this.anonymous.set(c.id, makeConsumer(c.id, c.tier, c.roles, 'anonymous', { username: c.username, customId: c.customId, anonymous: true }))
+    }
     this.apiKeys = new ApiKeyRegistry({ consumers: opts.consumers, redis: opts.redis, keyPrefix: opts.keyPrefix, log: opts.log })
   }
+
+  /** a configured consumer standing in for callers without valid credentials (route.anonymousConsumer) */
+  anonymousConsumer (id: string): Consumer | undefined { return this.anonymous.get(id) }
 
   start (): void { this.jwt.start() }
   close (): void { this.jwt.close() }

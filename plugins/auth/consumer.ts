@@ -19,9 +19,23 @@ const ROLE = new RegExp(ROLE_PATTERN)
 const ID = new RegExp(CONSUMER_ID_PATTERN)
 const MAX_ROLES = 50
 
-export function makeConsumer (id: string, tier: Tier, roles: readonly string[], via: Consumer['via']): Consumer {
+/** what a consumer from the declarative file may carry besides id, tier and roles (Kong's consumer fields) */
+export interface ConsumerExtras {
+  username?: string | undefined
+  customId?: string | undefined
+  /** the credential used: its id (a key's, a JWT secret's key) */
+  credential?: string | undefined
+  /** a route's configured anonymous consumer, standing in for a caller without valid credentials */
+  anonymous?: boolean
+}
+
+export function makeConsumer (id: string, tier: Tier, roles: readonly string[], via: Consumer['via'], extras?: ConsumerExtras): Consumer {
   const headers: Record<string, string> = { 'x-consumer-id': id, 'x-consumer-tier': tier }
   if (roles.length > 0) headers['x-consumer-roles'] = roles.join(',')
+  if (extras?.username !== undefined) headers['x-consumer-username'] = extras.username
+  if (extras?.customId !== undefined) headers['x-consumer-custom-id'] = extras.customId
+  if (extras?.credential !== undefined) headers['x-credential-identifier'] = extras.credential
+  if (extras?.anonymous === true) headers['x-anonymous-consumer'] = 'true'
   return Object.freeze({ id, tier, roles: Object.freeze([...roles]), via, key: `id:${id}`, headers: Object.freeze(headers) })
 }
 

@@ -13,6 +13,7 @@ const MissingCredentials = createError('GW_AUTH_MISSING_CREDENTIALS', 'This rout
 const InvalidToken = createError<[string]>('GW_AUTH_INVALID_TOKEN', 'The bearer token was refused: %s', 401)
 const InvalidApiKey = createError<[string]>('GW_AUTH_INVALID_API_KEY', 'The API key was refused: %s', 401)
 const Forbidden = createError<[string]>('GW_AUTH_FORBIDDEN', 'This route needs one of the roles %s, which the consumer does not have', 403)
+const Denied = createError('GW_AUTH_FORBIDDEN', 'The consumer belongs to a group that is denied on this route', 403)
 const Unavailable = createError<[string]>('GW_AUTH_UNAVAILABLE', 'Credentials cannot be checked right now (%s); retry shortly', 503)
 
 export interface AuthError extends Error {
@@ -46,6 +47,10 @@ export function forbidden (roles: readonly string[], via: 'jwt' | 'api-key'): Au
     ? `Bearer realm="${REALM}", error="insufficient_scope", scope="${roles.join(' ')}"`
     : `Key realm="${REALM}", error="insufficient_scope"`
   return decorate(new Forbidden(roles.join(', ')), 'forbidden', { 'www-authenticate': challenge })
+}
+
+export function denied (): AuthError {
+  return decorate(new Denied(), 'forbidden', {})
 }
 
 export function authUnavailable (detail: string): AuthError {

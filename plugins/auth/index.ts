@@ -4,7 +4,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest, FastifyReply, HookHandlerDoneFunction } from 'fastify'
 import { anonymousConsumer, hasAnyRole, type Consumer } from './consumer.js'
-import { missingCredentials, forbidden, type AuthError, type AuthReason } from './errors.js'
+import { missingCredentials, forbidden, denied, type AuthError, type AuthReason } from './errors.js'
+import { compileCredentialReader } from './credentials.js'
 import type { Authenticator } from './authenticator.js'
 import type { RouteConfig } from '../proxy/options.js'
 import { settle } from '../../src/settle.js'
@@ -24,10 +25,21 @@ export interface AuthPluginOptions {
 }
 
 async function auth (scope: FastifyInstance, { route, authenticator, onFailure }: AuthPluginOptions): Promise<void> {
-  const isPublic = route.auth === 'public'
+  // a named anonymous consumer stands in for callers without valid credentials (Kong's `anonymous`)
+  const standIn = route.anonymousConsumer === undefined ? undefined : authenticator.anonymousConsumer(route.anonymousConsumer)
+  if (route.anonymousConsumer !== undefined && standIn === undefined) throw new Error(`route ${route.name}: anonymousConsumer ${route.anonymousConsumer} is not a configured consumer`)
+  const isPublic = route.auth === 'public' || standIn !== undefined
+  const anonymous = standIn === undefined ? (request: FastifyRequest) => anonymousConsumer(request.ip) : () => standIn
   const required = new Set(route.roles)
+  const refused = new Set(route.denyRoles)
+  const identify = compileCredentialReader(route, authenticator) ?? ((request: FastifyRequest) => authenticator.identify(request.headers))
 
   const admit = (request: FastifyRequest, consumer: Consumer, done: HookHandlerDoneFunction) => {
+    if (refused.size > 0 && hasAnyRole(consumer, refused)) {
+      onFailure('forbidden')
+      done(denied())
+      return
+    }
     if (required.size > 0 && !hasAnyRole(consumer, required)) {
       onFailure('forbidden')
       done(forbidden(route.roles, consumer.via === 'jwt' ? 'jwt' : 'api-key'))
@@ -41,14 +53,14 @@ async function auth (scope: FastifyInstance, { route, authenticator, onFailure }
   const refuse = (request: FastifyRequest, err: AuthError, done: HookHandlerDoneFunction) => {
     // (an error without a reason is the gateway's own: a 500, not a refused credential)
     if (err.reason !== undefined) onFailure(err.reason)
-    if (isPublic && err.reason !== undefined) admit(request, anonymousConsumer(request.ip), done)
+    if (isPublic && err.reason !== undefined) admit(request, anonymous(request), done)
     else done(err)
   }
 
   scope.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    settle(() => authenticator.identify(request.headers), (consumer) => {
+    settle(() => identify(request), (consumer) => {
       if (consumer !== undefined) admit(request, consumer, done)
-      else if (isPublic) admit(request, anonymousConsumer(request.ip), done)
+      else if (isPublic) admit(request, anonymous(request), done)
       else {
         onFailure('missing')
         done(missingCredentials())

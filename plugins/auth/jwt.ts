@@ -155,7 +155,7 @@ function compatible (pem: string, alg: JwtAlgorithm): boolean {
   }
 }
 
-function describeFailure (err: unknown): AuthError {
+export function describeFailure (err: unknown): AuthError {
   if (!(err instanceof TokenError)) return invalidToken('malformed', 'the token could not be verified')
   const message = err.message
   switch (err.code) {

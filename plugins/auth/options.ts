@@ -35,6 +35,7 @@ export const SHA256_HEX = '^[0-9a-f]{64}$'
 export const RoleName = Type.String({ pattern: ROLE_PATTERN, description: 'a role name: letters, digits and _ . : / @ - (at most 64)' })
 export const ConsumerId = Type.String({ pattern: CONSUMER_ID_PATTERN, description: 'a consumer id: printable ASCII, at most 256 characters' })
 /** An API consumer's tier: `anonymous` is what requests without credentials get, not a key's tier. */
+const ApiKeyHash = Type.String({ pattern: SHA256_HEX, description: 'a SHA-256 hex digest (64 lowercase hex digits) of an API key, never the key itself' })
 export const KeyTier = Type.Union([Type.Literal('authenticated'), Type.Literal('premium')], { default: 'authenticated' })
 
 export const ConsumerSchema = Strict({
@@ -42,8 +43,23 @@ export const ConsumerSchema = Strict({
   tier: KeyTier,
   roles: Type.Array(RoleName, { default: [], maxItems: 50 }),
   /** SHA-256 hex digests of the consumer's API keys: the keys themselves are never configured */
-  apiKeys: Type.Array(Type.String({ pattern: SHA256_HEX, description: 'a SHA-256 hex digest (64 lowercase hex digits) of an API key, never the key itself' }), { default: [] })
+  apiKeys: Type.Array(Type.Union([ApiKeyHash, Strict({ hash: ApiKeyHash, id: Type.String({ pattern: CONSUMER_ID_PATTERN }) })], { description: 'a SHA-256 hex digest (64 lowercase hex digits) of an API key, or { hash, id } naming the credential' }), { default: [] }),
+  /** sent upstream as X-Consumer-Username / X-Consumer-Custom-ID */
+  username: Type.Optional(Type.String({ pattern: CONSUMER_ID_PATTERN })),
+  customId: Type.Optional(Type.String({ pattern: CONSUMER_ID_PATTERN })),
+  /** this consumer's own JWT keys (routes with credentials.jwt.keys: consumers): a token whose key claim equals `key` is verified with it */
+  jwtSecrets: Type.Array(Strict({
+    key: Type.String({ minLength: 1 }),
+    algorithm: Type.Union(JWT_ALGORITHMS.map((a) => Type.Literal(a)), { default: 'HS256' }),
+    secret: Type.Optional(Type.String({ minLength: 1 })),
+    publicKey: Type.Optional(Type.String({ pattern: '-----BEGIN [A-Z ]*PUBLIC KEY-----', description: 'a PEM public key' })),
+    id: Type.Optional(Type.String({ pattern: CONSUMER_ID_PATTERN }))
+  }), { default: [] })
 })
+
+/** an apiKeys entry, whichever way it was written */
+export const keyEntry = (entry: string | { readonly hash: string, readonly id: string }): { hash: string, id?: string } =>
+  typeof entry === 'string' ? { hash: entry } : entry
 
 export type JwtConfig = DeepReadonly<Static<typeof JwtSchema>>
 export type ConsumerConfig = DeepReadonly<Static<typeof ConsumerSchema>>

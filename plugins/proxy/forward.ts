@@ -18,6 +18,7 @@ import type { RetryConfig } from '../circuit-breaker/options.js'
 import type { UpstreamService, PooledTarget } from './upstream-service.js'
 import type { FailureKind } from './target.js'
 import type { RouteConfig } from './options.js'
+import { credentialCarriers } from '../auth/credentials.js'
 
 export interface ForwarderOptions {
   route: RouteConfig
@@ -114,7 +115,25 @@ function withGatewayLists (reply: FastifyReply, headers: Record<string, string |
 function withHiddenCredentials (route: RouteConfig): HeaderTransform | undefined {
   const transform = route.headers?.request
   if (!route.hideCredentials) return transform
-  return { ...transform, remove: [...(transform?.remove ?? []), 'authorization', 'x-api-key'] }
+  return { ...transform, remove: [...(transform?.remove ?? []), ...credentialCarriers(route).headers] }
+}
+
+/** "/x?apikey=k&a=1" → "/x?a=1": the query parameters a route's credentials travel in, when it hides them */
+function queryScrubber (route: RouteConfig): ((path: string) => string) | undefined {
+  const names = route.hideCredentials ? credentialCarriers(route).query : []
+  if (names.length === 0) return undefined
+  const hidden = new Set(names)
+  return (path) => {
+    const q = path.indexOf('?')
+    if (q === -1) return path
+    const kept = path.slice(q + 1).split('&').filter((pair) => {
+      const eq = pair.indexOf('=')
+      let name = eq === -1 ? pair : pair.slice(0, eq)
+      try { name = decodeURIComponent(name.replace(/\+/g, ' ')) } catch {}
+      return !hidden.has(name)
+    })
+    return kept.length === 0 ? path.slice(0, q) : `${path.slice(0, q)}?${kept.join('&')}`
+  }
 }
 
 export function createForwarder (opts: ForwarderOptions) {
@@ -123,6 +142,7 @@ export function createForwarder (opts: ForwarderOptions) {
   const buildRequestHeaders = requestHeaderBuilder(withHiddenCredentials(route))
   const buildResponseHeaders = responseHeaderBuilder(route.headers?.response)
   const stripLength = route.stripPrefix ? route.prefix.length : 0
+  const scrubQuery = queryScrubber(route)
   const backoff = retryBackoff(retry)
   // a retry is sent only if at least this much of the deadline is left after its
   // backoff: one started with a few ms to spare would time out and blame a healthy target
@@ -347,6 +367,7 @@ export function createForwarder (opts: ForwarderOptions) {
       path = path.slice(stripLength)
       if (path[0] !== '/') path = '/' + path
     }
+    if (scrubQuery !== undefined) path = scrubQuery(path)
     const upgrade = raw[kUpgrade]
     // only WebSocket is tunnelled: any other protocol (h2c...) would carry later
     // requests past the gateway's checks; such upgrades are answered as plain HTTP

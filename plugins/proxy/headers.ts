@@ -8,7 +8,7 @@ import type { TraceContext } from '../../src/trace-context.js'
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']
 
 /** Headers the gateway sets itself: any client-sent copy is dropped first. */
-const GATEWAY_OWNED = ['host', 'expect', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-consumer-id', 'x-consumer-tier', 'x-consumer-roles', 'x-api-version', 'traceparent', 'tracestate']
+const GATEWAY_OWNED = ['host', 'expect', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-consumer-id', 'x-consumer-tier', 'x-consumer-roles', 'x-consumer-username', 'x-consumer-custom-id', 'x-credential-identifier', 'x-anonymous-consumer', 'x-api-version', 'traceparent', 'tracestate']
 const OWNED = new Set(GATEWAY_OWNED)
 /**
  * Other spellings of the client's address and of the original URL, which upstreams
@@ -26,7 +26,10 @@ const spoofsOwned = (name: string): boolean => name.includes('_') && OWNED.has(n
 
 export type OutgoingHeaders = Record<string, string | string[]>
 
-export interface HeaderTransform { add?: Readonly<Record<string, string>>, remove?: readonly string[] }
+export interface HeaderTransform { add?: Readonly<Record<string, string>>, remove?: readonly string[], rename?: Readonly<Record<string, string>> }
+
+const renames = (transform: HeaderTransform): Map<string, string> | undefined =>
+  transform.rename === undefined ? undefined : new Map(Object.entries(transform.rename).map(([from, to]) => [from.toLowerCase(), to.toLowerCase()]))
 
 export interface ForwardedFacts {
   host: string
@@ -46,6 +49,7 @@ export function requestHeaderBuilder (transform: HeaderTransform = {}): (incomin
   const drop = new Set([...HOP_BY_HOP, ...GATEWAY_OWNED, ...(transform.remove ?? []).map((h) => h.toLowerCase())])
   const dropUntrusted = new Set([...drop, ...FORWARDING_ALIASES])
   const add = Object.entries(transform.add ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const)
+  const rename = renames(transform)
   return (incoming, facts) => {
     const out: OutgoingHeaders = {}
     const connection = incoming.connection
@@ -54,7 +58,10 @@ export function requestHeaderBuilder (transform: HeaderTransform = {}): (incomin
     for (const name in incoming) {
       if (dropped.has(name) || listed?.has(name) || spoofsOwned(name)) continue
       const value = incoming[name]
-      if (value !== undefined) out[name] = value
+      if (value === undefined) continue
+      const to = rename?.get(name)
+      // a rename cannot produce a header the gateway owns
+      if (to !== undefined) { if (!OWNED.has(to)) out[to] = value } else out[name] = value
     }
     out.host = facts.host
     out['x-request-id'] = facts.requestId
@@ -81,6 +88,7 @@ export function responseHeaderBuilder (transform: HeaderTransform = {}): (upstre
   // the client hears the request id the gateway logged, not one the upstream made up
   const drop = new Set([...HOP_BY_HOP, 'x-request-id', ...(transform.remove ?? []).map((h) => h.toLowerCase())])
   const add = Object.entries(transform.add ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const)
+  const rename = renames(transform)
   return (upstream) => {
     const out: OutgoingHeaders = {}
     const connection = upstream.connection
@@ -88,7 +96,9 @@ export function responseHeaderBuilder (transform: HeaderTransform = {}): (upstre
     for (const name in upstream) {
       if (drop.has(name) || listed?.has(name)) continue
       const value = upstream[name]
-      if (value !== undefined) out[name] = value
+      if (value === undefined) continue
+      const to = rename?.get(name)
+      if (to !== undefined) { if (!drop.has(to)) out[to] = value } else out[name] = value
     }
     for (const [k, v] of add) out[k] = v
     return out

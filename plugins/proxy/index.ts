@@ -8,7 +8,10 @@ import { PassThrough } from 'node:stream'
 import { BodyTimeoutError } from '../../src/errors.js'
 import { declaresBody } from './request-body.js'
 
-export type ProxyPluginOptions = ForwarderOptions
+export interface ProxyPluginOptions extends ForwarderOptions {
+  /** the route's match conditions as Fastify route constraints (src/route-match.ts) */
+  matchConstraint?: Record<string, string> | undefined
+}
 
 // the route config the proxy's routes carry. Declared because @fastify/swagger's types
 // give FastifyContextConfig optional keys only (a "weak type"), after which a config
@@ -80,8 +83,11 @@ async function proxy (scope: FastifyInstance, opts: ProxyPluginOptions): Promise
   const handler = createForwarder(opts)
   const config = { routeName: opts.route.name, service: opts.service.name, routeLabel: routePattern(opts.route) }
   // "/" under the prefix matches both "/v1/api" and "/v1/api/"
-  scope.route({ method: METHODS, url: '/', handler, config, exposeHeadRoute: false })
-  scope.route({ method: METHODS, url: '/*', handler, config, exposeHeadRoute: false })
+  const method = opts.route.methods === undefined ? METHODS : [...opts.route.methods]
+  const constraints = opts.matchConstraint
+  // a route on "/" is registered without a prefix (src/gateway.ts): "/*" is then everything
+  if (opts.route.prefix !== '/') scope.route({ method, url: '/', handler, config, exposeHeadRoute: false, constraints })
+  scope.route({ method, url: '/*', handler, config, exposeHeadRoute: false, constraints })
 }
 
 export default fp(proxy, { name: 'healthpay-proxy', fastify: '5.x', encapsulate: true })

@@ -56,9 +56,63 @@ export const ServiceSchema = Strict({
 // of the route at run time (and count against the service's health and breaker)
 const HeaderValue = Type.String({ pattern: '^[\\t\\x20-\\x7e\\x80-\\xff]*$', description: 'a header value: printable ASCII or Latin-1, no control characters or line breaks' })
 const HeaderMap = Type.Record(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' }), HeaderValue)
+const HeaderName = Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$', description: 'a header name' })
 const HeaderTransform = Strict({
   add: Type.Optional(HeaderMap),
-  remove: Type.Optional(Type.Array(Type.String({ minLength: 1 })))
+  remove: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  /** old name → new name (applied before add) */
+  rename: Type.Optional(Type.Record(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' }), HeaderName))
+})
+
+export const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
+
+/** Extra conditions a request must meet to take this route (otherwise the next route on the same prefix, or 404). */
+export const RouteMatchSchema = Strict({
+  /** Host header (port ignored), "*.example.com" / "api.*" wildcards allowed */
+  hosts: Type.Optional(Type.Array(Type.String({ pattern: '^(\\*\\.)?[A-Za-z0-9._-]+(\\.\\*)?$', description: 'a host name, optionally with a leading "*." or trailing ".*" wildcard' }), { minItems: 1 })),
+  /** each header must carry one of its values (case-insensitive) */
+  headers: Type.Optional(Type.Record(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' }), Type.Array(Type.String(), { minItems: 1 }))),
+  /** the whole request path (without query) must match this regular expression */
+  pathRegex: Type.Optional(Type.String({ minLength: 1 })),
+  /** among routes on one prefix whose conditions all hold, the highest priority wins (then the later one) */
+  priority: Type.Integer({ default: 0 })
+})
+
+/** Where a route looks for credentials, when not in the default places (Authorization: Bearer, X-API-Key). */
+export const CredentialsSchema = Strict({
+  apiKey: Type.Optional(Strict({
+    headers: Type.Array(Type.String({ minLength: 1 }), { default: ['x-api-key'] }),
+    query: Type.Array(Type.String({ minLength: 1 }), { default: [] })
+  })),
+  jwt: Type.Optional(Strict({
+    /** headers holding "Bearer <token>" */
+    headers: Type.Array(Type.String({ minLength: 1 }), { default: ['authorization'] }),
+    query: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+    cookies: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+    /** gateway: the JWT_* settings; consumers: each consumer's own jwtSecrets, found by keyClaim */
+    keys: Type.Union([Type.Literal('gateway'), Type.Literal('consumers')], { default: 'gateway' }),
+    keyClaim: Type.String({ minLength: 1, default: 'iss' }),
+    /** with keys: consumers, the time claims checked (the gateway's own keys always check exp) */
+    verifyClaims: Type.Array(Type.Union([Type.Literal('exp'), Type.Literal('nbf')]), { default: [] }),
+    /** with keys: consumers, refuse tokens whose exp lies further ahead than this (0: no bound) */
+    maxLifetimeSeconds: Type.Integer({ minimum: 0, default: 0 })
+  }))
+})
+
+export const RouteCorsSchema = Strict({
+  origins: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+  credentials: Type.Boolean({ default: false }),
+  methods: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  headers: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  exposedHeaders: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  maxAgeSeconds: Type.Optional(Type.Integer({ minimum: 0 }))
+})
+
+export const IpRestrictionSchema = Strict({
+  /** addresses or CIDRs allowed (empty: all but the denied) */
+  allow: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+  deny: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+  status: Type.Integer({ minimum: 400, maximum: 599, default: 403 })
 })
 
 export const RouteSchema = Strict({
@@ -69,7 +123,12 @@ export const RouteSchema = Strict({
    * supported version, at /v1/api, /v2/api..., and "/api/..." is negotiated. With a
    * version segment ("/v1/api"): the route exists in that version only.
    */
-  prefix: Type.String({ pattern: '^/[A-Za-z0-9._~!$&\'()*+,;=:@%/-]*[^/]$', description: 'a path starting with "/" and not ending with "/"' }),
+  prefix: Type.String({ pattern: '^(/|/[A-Za-z0-9._~!$&\'()*+,;=:@%/-]*[^/])$', description: 'a path starting with "/" and not ending with "/" (or "/" itself on an unversioned route)' }),
+  /** false: the prefix is served as written, outside API versioning (no negotiation, no X-API-Version) */
+  versioned: Type.Boolean({ default: true }),
+  /** only these methods take the route (default: all) */
+  methods: Type.Optional(Type.Array(Type.Union(ROUTE_METHODS.map((m) => Type.Literal(m))), { minItems: 1 })),
+  match: Type.Optional(RouteMatchSchema),
   service: Type.String({ minLength: 1 }),
   stripPrefix: Type.Boolean({ default: false }),
   preserveHost: Type.Boolean({ default: false }),
@@ -81,6 +140,17 @@ export const RouteSchema = Strict({
   roles: Type.Array(RoleName, { default: [] }),
   /** remove the client's Authorization and X-API-Key before proxying (the X-Consumer-* headers still go) */
   hideCredentials: Type.Boolean({ default: false }),
+  /** where credentials are looked for, and which kinds count (default: Bearer JWT or X-API-Key) */
+  credentials: Type.Optional(CredentialsSchema),
+  /** the consumer (by id) a request without valid credentials proceeds as, instead of a 401 */
+  anonymousConsumer: Type.Optional(Type.String({ minLength: 1 })),
+  /** a consumer holding any of these roles is refused (403) */
+  denyRoles: Type.Array(RoleName, { default: [] }),
+  ipRestriction: Type.Optional(IpRestrictionSchema),
+  /** this route's request body limit (default: server.bodyLimitBytes) */
+  bodyLimitBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_073_741_824 })),
+  /** this route's CORS policy (default: server.corsOrigins) */
+  cors: Type.Optional(RouteCorsSchema),
   /** this route's own limits, counted apart from the consumer's global ones */
   rateLimit: Type.Optional(RouteRateLimitSchema),
   /** what requests get while the service's circuit breaker is open (default: 503 problem+json) */

@@ -89,6 +89,11 @@ export class RateLimiter {
     })
   }
 
+  /** this instance's own count, Redis or not (a route's store: local) */
+  hitLocal (key: string, limit: number, windowMs: number): Decision {
+    return this.memory.hit(key, limit, windowMs, this.now())
+  }
+
   private fallback (key: string, limit: number, windowMs: number, now: number): Decision {
     if (this.opts.failMode === 'closed') {
       this.stats.failClosed++

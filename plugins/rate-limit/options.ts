@@ -26,7 +26,24 @@ export const RouteRateLimitSchema = Strict({
   premium: RouteLimit,
   windowMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000, description: 'milliseconds (1–86400000)' })),
   /** false: this route is not rate limited */
-  enabled: Type.Optional(Type.Boolean())
+  enabled: Type.Optional(Type.Boolean()),
+  /** several windows at once, the same for every tier (Kong's second/minute/hour/day): a request must fit all */
+  windows: Type.Optional(Type.Array(Strict({
+    max: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
+    windowMs: Type.Integer({ minimum: 1, maximum: 31_536_000_000, description: 'milliseconds (1 ms to 365 days)' }),
+    /** names the window in X-RateLimit-Limit-<Name> / X-RateLimit-Remaining-<Name> headers */
+    name: Type.Optional(Type.String({ pattern: '^[A-Za-z]{1,16}$' }))
+  }), { minItems: 1, maxItems: 6 })),
+  /** routes naming the same counter count together (default: the route's own) */
+  counter: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' })),
+  /** what is counted: the consumer (the client address when anonymous, the default), the client address, one header's value, the path, or the whole route */
+  by: Type.Optional(Type.Union([Type.Literal('consumer'), Type.Literal('ip'), Type.Literal('header'), Type.Literal('path'), Type.Literal('service')])),
+  /** with by: header */
+  byHeader: Type.Optional(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' })),
+  /** no rate-limit headers on responses (429s keep Retry-After) */
+  hideHeaders: Type.Optional(Type.Boolean()),
+  /** local: this instance's own count, even when Redis is configured */
+  store: Type.Optional(Type.Union([Type.Literal('shared'), Type.Literal('local')]))
 })
 
 export type RateLimitConfig = DeepReadonly<Static<typeof RateLimitSchema>>

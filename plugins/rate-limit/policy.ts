@@ -5,7 +5,7 @@ import { TIERS, type Tier } from '../auth/options.js'
 
 export type EffectiveRateLimit =
   | { enabled: false, source: 'global' | 'route' }
-  | { enabled: true, source: 'global' | 'route', windowMs: number, limits: Record<Tier, number> }
+  | { enabled: true, source: 'global' | 'route', windowMs: number, limits: Record<Tier, number>, windows?: ReadonlyArray<{ max: number, windowMs: number, name?: string | undefined }> }
 
 /**
  * The limits that apply to a route: its own block's (counted apart from the
@@ -17,6 +17,10 @@ export function effectiveRateLimit (route: RouteConfig, global: RateLimitConfig)
   if (!global.enabled) return { enabled: false, source: 'global' }
   const block = route.rateLimit
   if (block?.enabled === false) return { enabled: false, source: 'route' }
+  if (block?.windows !== undefined) {
+    const first = block.windows[0]!
+    return { enabled: true, source: 'route', windowMs: first.windowMs, limits: { anonymous: first.max, authenticated: first.max, premium: first.max }, windows: block.windows }
+  }
   const own = block && (['max', 'anonymous', 'authenticated', 'premium', 'windowMs'] as const).some((k) => block[k] !== undefined) ? block : undefined
   const limits = {} as Record<Tier, number>
   for (const tier of TIERS) limits[tier] = own?.[tier] ?? own?.max ?? global[tier]

@@ -43,7 +43,7 @@ export class ApiVersions {
       afterSunset: this.#config.afterSunset,
       versions: this.policy.versions.map((version) => {
         const d = this.deprecations.get(version)
-        const routes = this.table.routes.filter((r) => r.version === version).map((r) => ({ name: r.route.name, prefix: r.route.prefix, service: r.route.service }))
+        const routes = this.table.routes.filter((r) => r.versioned && r.version === version).map((r) => ({ name: r.route.name, prefix: r.route.prefix, service: r.route.service }))
         const base = { version, status: d === undefined ? 'current' : now >= d.sunsetMs ? 'sunset' : 'deprecated', calls: this.usage.calls(version), routes }
         if (d === undefined) return base
         return { ...base, deprecatedSince: d.since ?? null, sunset: d.sunset, successor: successorOf(version, this.policy.versions, deprecated) ?? null, consumers: this.usage.consumers(version) }

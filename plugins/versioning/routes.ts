@@ -20,6 +20,8 @@ export interface VersionedRoute {
   readonly family: string
   /** the next version this family exists in (the deprecation Link's target), if any */
   readonly successor: number | undefined
+  /** false: served at its prefix as written, outside versioning (route.versioned: false) */
+  readonly versioned: boolean
 }
 
 /**
@@ -81,10 +83,20 @@ export function buildRouteTable (routes: readonly RouteConfig[], versioning: Ver
   const problems: TableProblem[] = []
   const supported = `one of the supported versions ${policy.versions.join(', ')}`
   const pending: Array<{ route: RouteConfig, version: number, family: string, index: number }> = []
+  const passthrough: Array<{ route: RouteConfig, index: number }> = []
   routes.forEach((route, index) => {
     const { token, family } = splitPrefix(route.prefix)
-    if (shadowsGateway(route.prefix) || shadowsGateway(family)) {
+    if (shadowsGateway(route.prefix) || (route.versioned && shadowsGateway(family))) {
       problems.push({ path: `/routes/${index}/prefix`, value: route.prefix, expected: 'a prefix that does not shadow the gateway\'s own endpoints (/health, /ready, /docs, /openapi.*, /ws, /admin), with or without a version segment' })
+      return
+    }
+    if (!route.versioned) {
+      if (route.versions !== undefined) problems.push({ path: `/routes/${index}/versions`, value: route.versions, expected: 'no versions map on an unversioned route (versioned: false)' })
+      else passthrough.push({ route, index })
+      return
+    }
+    if (route.prefix === '/') {
+      problems.push({ path: `/routes/${index}/prefix`, value: route.prefix, expected: 'a prefix below "/" (only a route with versioned: false may serve "/")' })
       return
     }
     if (token !== undefined) {
@@ -114,8 +126,8 @@ export function buildRouteTable (routes: readonly RouteConfig[], versioning: Ver
   const families = new Map<string, number[]>()
   const claimed = new Map<string, number>()
   for (const { route, version, family, index } of pending) {
-    const concrete = route.prefix.toLowerCase()
-    const other = claimed.get(concrete)
+    const keys = claimKeys(route)
+    const other = keys.map((k) => claimed.get(k)).find((o) => o !== undefined && o !== index)
     if (other !== undefined && other !== index) {
       const declared = routes[index]!.prefix
       problems.push({
@@ -125,14 +137,29 @@ export function buildRouteTable (routes: readonly RouteConfig[], versioning: Ver
           ? `a prefix not already used by routes[${other}]`
           : `a route not also served by routes[${other}] at ${route.prefix} (mark version ${version} absent on the unversioned one: versions: { "${version}": false })`
       })
-    } else if (other === undefined) {
-      claimed.set(concrete, index)
+    } else {
+      for (const k of keys) claimed.set(k, index)
     }
     const list = families.get(family.toLowerCase()) ?? []
     if (!list.includes(version)) list.push(version)
     families.set(family.toLowerCase(), list)
   }
   for (const list of families.values()) list.sort((a, b) => a - b)
+  const passthroughEntries: VersionedRoute[] = []
+  // the first segments negotiation rewrites (plugins/versioning/negotiation.ts)
+  const heads = new Set([...families.keys()].filter((f) => f !== '').map((f) => f.slice(1).split('/')[0]!))
+  for (const { route, index } of passthrough) {
+    const keys = claimKeys(route)
+    const other = keys.map((k) => claimed.get(k)).find((o) => o !== undefined)
+    if (other !== undefined) {
+      problems.push({ path: `/routes/${index}/prefix`, value: route.prefix, expected: `a prefix, methods and match not already used by routes[${other}]` })
+    } else if (heads.has(route.prefix.slice(1).split('/')[0]!.toLowerCase())) {
+      problems.push({ path: `/routes/${index}/prefix`, value: route.prefix, expected: 'a prefix whose first segment no versioned route uses (requests under it are negotiated to that route)' })
+    } else {
+      for (const k of keys) claimed.set(k, index)
+    }
+    passthroughEntries.push({ route, version: policy.defaultVersion, family: route.prefix, successor: undefined, versioned: false })
+  }
 
   const deprecated = new Set(versioning.deprecated.map((d) => d.version))
   const absent: AbsentRoute[] = []
@@ -150,13 +177,23 @@ export function buildRouteTable (routes: readonly RouteConfig[], versioning: Ver
       route: withVersionHeader(route, version),
       version,
       family,
-      successor: successorOf(version, families.get(family.toLowerCase())!, deprecated)
-    }))
+      successor: successorOf(version, families.get(family.toLowerCase())!, deprecated),
+      versioned: true
+    })).concat(passthroughEntries)
+      // registration order: among routes one request matches, the last registered wins (src/route-match.ts)
+      .sort((a, b) => (a.route.match?.priority ?? 0) - (b.route.match?.priority ?? 0))
   }
   // in the order of the routes they are about
   const routeIndex = (p: TableProblem) => Number(p.path.split('/')[2])
   problems.sort((a, b) => routeIndex(a) - routeIndex(b))
   return { table, problems }
+}
+
+const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+/** routes on one prefix may coexist when their methods do not overlap or their match conditions differ */
+function claimKeys (route: RouteConfig): string[] {
+  const match = route.match === undefined ? '' : JSON.stringify(route.match)
+  return (route.methods ?? ALL_METHODS).map((m) => `${route.prefix.toLowerCase()} ${m} ${match}`)
 }
 
 /**

@@ -7,6 +7,7 @@ import { readEnv } from './env.js'
 import { readConfigFile, ConfigFileError } from './file.js'
 import { defaultRoutes, defaultServices, ServiceSchema } from '../../plugins/proxy/options.js'
 import { buildRouteTable } from '../../plugins/versioning/routes.js'
+import { keyEntry } from '../../plugins/auth/options.js'
 
 export type { GatewayConfig } from './schema.js'
 
@@ -114,7 +115,8 @@ function crossCheck (config: MutableGatewayConfig, ctx: ResolveContext): void {
     const previous = consumerIds.get(consumer.id)
     if (previous !== undefined) fail(`/consumers/${i}/id`, consumer.id, `an id not already used by consumers[${previous}]`)
     consumerIds.set(consumer.id, i)
-    consumer.apiKeys.forEach((hash, k) => {
+    consumer.apiKeys.forEach((entry, k) => {
+      const { hash } = keyEntry(entry)
       const owner = keyHashes.get(hash)
       if (owner !== undefined) fail(`/consumers/${i}/apiKeys/${k}`, hash, `a key hash not already given to consumer ${owner}`)
       keyHashes.set(hash, consumer.id)
@@ -178,9 +180,9 @@ function expected (schema: TSchema & { anyOf?: Array<{ const?: unknown }>, descr
 }
 
 // Values under these keys never appear in error messages (they end up in logs).
-const SECRET_PATHS = /^\/(jwt\/secret|server\/adminToken|consumers\/\d+\/apiKeys\/\d+)$/
+const SECRET_PATHS = /^\/(jwt\/secret|server\/adminToken|consumers\/\d+\/apiKeys\/\d+(\/hash)?|consumers\/\d+\/jwtSecrets\/\d+\/secret)$/
 // ...and a value at a parent of those keys may be the secret given at the wrong level
-const SECRET_PARENTS = /^(\/(jwt|server|consumers(\/\d+(\/apiKeys)?)?)?)?$/
+const SECRET_PARENTS = /^(\/(jwt|server|consumers(\/\d+(\/apiKeys(\/\d+)?|\/jwtSecrets(\/\d+)?)?)?)?)?$/
 const holdsSecret = (path: string): boolean => SECRET_PATHS.test(path) || SECRET_PARENTS.test(path)
 
 function findEnvSource (path: string, ctx: ResolveContext): { name: string, raw: string } | undefined {

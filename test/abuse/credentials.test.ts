@@ -481,7 +481,7 @@ function refusalOf (fn: () => unknown): Record<string, unknown> {
 
 t.test('API keys in process: the registry only ever holds digests and refuses near-misses identically', async (t) => {
   const registry = new ApiKeyRegistry({
-    consumers: [{ id: 'svc-design', tier: 'authenticated', roles: [], apiKeys: [sha256Hex(KEY)] }],
+    consumers: [{ id: 'svc-design', tier: 'authenticated', roles: [], apiKeys: [sha256Hex(KEY)], jwtSecrets: [] }],
     redis: null,
     keyPrefix: 'unused:',
     log: { warn: () => {} }

@@ -71,7 +71,7 @@ t.test('bad YAML is reported with its line and column', async (t) => {
 
 t.test('an unknown key is named with the keys that are allowed', async (t) => {
   const file = write(t, 'routes:\n  - prefix: /v1/x\n    service: command\n    stripPrefx: true\n')
-  t.same(configProblems({ GATEWAY_CONFIG: file }), [`routes[0].stripPrefx (in ${file}): unknown key, expected one of: name, prefix, service, stripPrefix, preserveHost, websocket, auth, roles, hideCredentials, rateLimit, fallback, headers, validate, timeoutMs, versions`])
+  t.same(configProblems({ GATEWAY_CONFIG: file }), [`routes[0].stripPrefx (in ${file}): unknown key, expected one of: name, prefix, versioned, methods, match, service, stripPrefix, preserveHost, websocket, auth, roles, hideCredentials, credentials, anonymousConsumer, denyRoles, ipRestriction, bodyLimitBytes, cors, rateLimit, fallback, headers, validate, timeoutMs, versions`])
   const top = write(t, 'servers: {}\n')
   t.match(configProblems({ GATEWAY_CONFIG: top })[0], /^servers \(in .*\): unknown key, expected one of: server, redis, jwt/)
 })
@@ -88,7 +88,7 @@ routes:
   t.same(configProblems({ GATEWAY_CONFIG: file }), [
     `services.billing.targets[0].url (in ${file}): got "not a url", expected an absolute http:// or https:// URL`,
     `services.billing.loadBalancing (in ${file}): got "random", expected one of "round-robin", "least-connections", "weighted"`,
-    `routes[0].prefix (in ${file}): got "v1/no-slash", expected a path starting with "/" and not ending with "/"`
+    `routes[0].prefix (in ${file}): got "v1/no-slash", expected a path starting with "/" and not ending with "/" (or "/" itself on an unversioned route)`
   ])
   const refs = write(t, 'routes:\n  - { prefix: /v1/x, service: nowhere }\n  - { prefix: /v1/x, service: command }\n  - { prefix: /admin, service: command }\n')
   t.same(configProblems({ GATEWAY_CONFIG: refs }), [
