@@ -48,7 +48,7 @@ export default async function routeScope (scope: FastifyInstance, { entry, conte
     tunnels: context.tunnels,
     breaker,
     fallback: createFallback(route, breaker),
-    retry: context.config.retry,
+    retry: service.config.retries === undefined ? context.config.retry : { ...context.config.retry, attempts: service.config.retries },
     onUpgradeAnswered: (request, status, durationMs) => {
       upgrades.observe(request.method, status, durationMs / 1000)
       logRequest(request, pattern, status, durationMs)

@@ -19,6 +19,7 @@ import type { UpstreamService, PooledTarget } from './upstream-service.js'
 import type { FailureKind } from './target.js'
 import type { RouteConfig } from './options.js'
 import { credentialCarriers } from '../auth/credentials.js'
+import { compileHashKey } from './hash-key.js'
 
 export interface ForwarderOptions {
   route: RouteConfig
@@ -82,6 +83,8 @@ interface Exchange {
   tried: PooledTarget[] | null
   /** the backoff before the next attempt */
   delay: number
+  /** consistent hashing's key for this request (undefined: the service does not hash, or nothing to hash) */
+  hashKey: string | undefined
 }
 
 const LIST_HEADERS = ['vary', 'link'] as const
@@ -143,6 +146,7 @@ export function createForwarder (opts: ForwarderOptions) {
   const buildResponseHeaders = responseHeaderBuilder(route.headers?.response)
   const stripLength = route.stripPrefix ? route.prefix.length : 0
   const scrubQuery = queryScrubber(route)
+  const hashKeyOf = compileHashKey(service.config)
   const backoff = retryBackoff(retry)
   // a retry is sent only if at least this much of the deadline is left after its
   // backoff: one started with a few ms to spare would time out and blame a healthy target
@@ -270,7 +274,7 @@ export function createForwarder (opts: ForwarderOptions) {
     tried.push(failed)
     const delay = backoff(tried.length)
     if (performance.now() + delay + minRetryWindow > ex.deadline) return undefined
-    const next = service.pick(tried)
+    const next = service.pick(tried, ex.hashKey)
     if (next === undefined || !service.retryBudget.withdraw()) return undefined
     ex.delay = delay
     return next
@@ -381,7 +385,7 @@ export function createForwarder (opts: ForwarderOptions) {
         fallback(request, reply)
         return reply
       }
-      const target = service.pick()
+      const target = service.pick(undefined, hashKeyOf?.(request))
       if (!target) {
         breaker.record(ticket, 'failure')
         throw new NoHealthyTargetError(service.name)
@@ -419,8 +423,8 @@ export function createForwarder (opts: ForwarderOptions) {
       return reply
     }
     service.retryBudget.deposit()
-    const ex: Exchange = { request, reply, path, body, deadline: performance.now() + timeoutMs, ticket, trial: breaker.state === CircuitState.HalfOpen, tried: null, delay: 0 }
-    const target = service.pick()
+    const ex: Exchange = { request, reply, path, body, deadline: performance.now() + timeoutMs, ticket, trial: breaker.state === CircuitState.HalfOpen, tried: null, delay: 0, hashKey: hashKeyOf?.(request) }
+    const target = service.pick(undefined, ex.hashKey)
     if (target === undefined) {
       finish(ex, 'failure')
       reply.send(new NoHealthyTargetError(service.name))

@@ -34,12 +34,22 @@ export const PassiveHealthSchema = Strict({
 }, { default: {} })
 
 export const LoadBalancing = Type.Union([
-  Type.Literal('round-robin'), Type.Literal('least-connections'), Type.Literal('weighted')
+  Type.Literal('round-robin'), Type.Literal('least-connections'), Type.Literal('weighted'), Type.Literal('consistent-hashing')
 ], { default: 'round-robin' })
+
+const HashSource = Type.Union([Type.Literal('ip'), Type.Literal('consumer'), Type.Literal('header'), Type.Literal('cookie'), Type.Literal('path'), Type.Literal('query')])
+/** what consistent hashing keys on: the first source that has a value (else round-robin) */
+export const HashOnSchema = Type.Array(Strict({
+  by: HashSource,
+  /** the header, cookie or query parameter name */
+  name: Type.Optional(Type.String({ minLength: 1 }))
+}), { minItems: 1, maxItems: 2 })
 
 export const ServiceSchema = Strict({
   targets: Type.Array(TargetSchema, { minItems: 1 }),
   loadBalancing: LoadBalancing,
+  /** with consistent-hashing: what the hash is taken of (default: the client address) */
+  hashOn: Type.Optional(HashOnSchema),
   healthCheck: HealthCheckSchema,
   passiveHealth: PassiveHealthSchema,
   /** how often host names in target URLs are resolved again (service discovery) */
@@ -48,6 +58,8 @@ export const ServiceSchema = Strict({
   timeoutMs: Type.Optional(Millis),
   /** this service's circuit breaker settings, over the global BREAKER_* ones */
   breaker: Type.Optional(ServiceBreakerSchema),
+  /** retries per request on this service (default: retry.attempts) */
+  retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 10 })),
   /** keep-alive connections per target */
   connectionsPerTarget: PositiveInt(128, 10_000)
 })

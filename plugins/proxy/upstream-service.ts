@@ -69,9 +69,9 @@ export class UpstreamService {
   }
 
   /** The next usable target, never one of `tried` (those this request already went to). */
-  pick (tried?: readonly Target[]): PooledTarget | undefined {
+  pick (tried?: readonly Target[], hashKey?: string): PooledTarget | undefined {
     const now = this.now()
-    return this.picker(this.targets, tried === undefined ? (t) => t.isAvailable(now) : (t) => t.isAvailable(now) && !tried.includes(t))
+    return this.picker(this.targets, tried === undefined ? (t) => t.isAvailable(now) : (t) => t.isAvailable(now) && !tried.includes(t), hashKey)
   }
 
   availableCount (): number {

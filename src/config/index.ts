@@ -8,6 +8,8 @@ import { readConfigFile, ConfigFileError } from './file.js'
 import { defaultRoutes, defaultServices, ServiceSchema } from '../../plugins/proxy/options.js'
 import { buildRouteTable } from '../../plugins/versioning/routes.js'
 import { keyEntry } from '../../plugins/auth/options.js'
+import { compileAddressList } from '../../plugins/ip-restriction/index.js'
+import { compileMatch } from '../route-match.js'
 
 export type { GatewayConfig } from './schema.js'
 
@@ -102,7 +104,18 @@ function crossCheck (config: MutableGatewayConfig, ctx: ResolveContext): void {
   })
   // prefixes per version: shadowing, unsupported version segments, two routes on one prefix
   for (const p of buildRouteTable(config.routes, config.versioning).problems) fail(p.path, p.value, p.expected)
+  const consumerIdSet = new Set(config.consumers.map((c) => c.id))
   config.routes.forEach((route, i) => {
+    if (route.anonymousConsumer !== undefined && !consumerIdSet.has(route.anonymousConsumer)) fail(`/routes/${i}/anonymousConsumer`, route.anonymousConsumer, 'the id of a configured consumer')
+    for (const list of ['allow', 'deny'] as const) {
+      route.ipRestriction?.[list].forEach((entry, k) => {
+        try { compileAddressList([entry]) } catch { fail(`/routes/${i}/ipRestriction/${list}/${k}`, entry, 'an IP address or CIDR (10.0.0.0/8, 2001:db8::/32)') }
+      })
+    }
+    if (route.match?.pathRegex !== undefined) {
+      try { compileMatch(route.match) } catch { fail(`/routes/${i}/match/pathRegex`, route.match.pathRegex, 'a valid regular expression') }
+    }
+    if (route.rateLimit?.byHeader !== undefined && route.rateLimit.by !== 'header') fail(`/routes/${i}/rateLimit/byHeader`, route.rateLimit.byHeader, 'no byHeader unless by: header')
     if (route.auth === 'public' && route.roles.length > 0) fail(`/routes/${i}/roles`, route.roles, 'no roles on a public route (set auth: authenticated, or drop roles)')
   })
   if (config.jwt.secret?.includes('-----BEGIN')) {
@@ -111,10 +124,19 @@ function crossCheck (config: MutableGatewayConfig, ctx: ResolveContext): void {
   }
   const consumerIds = new Map<string, number>()
   const keyHashes = new Map<string, string>()
+  const jwtKeys = new Map<string, string>()
   config.consumers.forEach((consumer, i) => {
     const previous = consumerIds.get(consumer.id)
     if (previous !== undefined) fail(`/consumers/${i}/id`, consumer.id, `an id not already used by consumers[${previous}]`)
     consumerIds.set(consumer.id, i)
+    consumer.jwtSecrets.forEach((secret, k) => {
+      const hmac = secret.algorithm.startsWith('HS')
+      if (hmac && secret.secret === undefined) fail(`/consumers/${i}/jwtSecrets/${k}/secret`, undefined, `a secret for ${secret.algorithm}`)
+      if (!hmac && secret.publicKey === undefined) fail(`/consumers/${i}/jwtSecrets/${k}/publicKey`, undefined, `a PEM public key for ${secret.algorithm}`)
+      const owner = jwtKeys.get(secret.key)
+      if (owner !== undefined) fail(`/consumers/${i}/jwtSecrets/${k}/key`, secret.key, `a key not already used by consumer ${owner}`)
+      jwtKeys.set(secret.key, consumer.id)
+    })
     consumer.apiKeys.forEach((entry, k) => {
       const { hash } = keyEntry(entry)
       const owner = keyHashes.get(hash)
