@@ -144,7 +144,9 @@ export function createForwarder (opts: ForwarderOptions) {
   const timeoutMs = route.timeoutMs ?? service.timeoutMs
   const buildRequestHeaders = requestHeaderBuilder(withHiddenCredentials(route))
   const buildResponseHeaders = responseHeaderBuilder(route.headers?.response)
-  const stripLength = route.stripPrefix ? route.prefix.length : 0
+  const stripLength = route.stripPrefix ? (route.prefix === '/' ? 0 : route.prefix.length) : 0
+  // a regex route strips what its expression matched (Kong's strip_path on a "~" path)
+  const stripRegex = route.stripPrefix && route.match?.pathRegex !== undefined ? new RegExp(route.match.pathRegex) : undefined
   const scrubQuery = queryScrubber(route)
   const hashKeyOf = compileHashKey(service.config)
   const backoff = retryBackoff(retry)
@@ -367,7 +369,16 @@ export function createForwarder (opts: ForwarderOptions) {
   return function forward (request: FastifyRequest, reply: FastifyReply): FastifyReply {
     const raw = request.raw as UpgradeRequest
     let path = raw.url!
-    if (stripLength) {
+    if (stripRegex !== undefined) {
+      const q = path.indexOf('?')
+      const bare = q === -1 ? path : path.slice(0, q)
+      let decoded = bare
+      try { decoded = decodeURI(bare) } catch {}
+      const found = stripRegex.exec(decoded)
+      // (matched on the decoded path, cut from it: the upstream gets the rest re-encoded as sent)
+      if (found !== null && found.index === 0) path = encodeURI(decoded.slice(found[0].length)) + (q === -1 ? '' : path.slice(q))
+      if (path[0] !== '/') path = '/' + path
+    } else if (stripLength) {
       path = path.slice(stripLength)
       if (path[0] !== '/') path = '/' + path
     }

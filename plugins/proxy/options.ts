@@ -43,7 +43,7 @@ export const HashOnSchema = Type.Array(Strict({
   by: HashSource,
   /** the header, cookie or query parameter name */
   name: Type.Optional(Type.String({ minLength: 1 }))
-}), { minItems: 1, maxItems: 2 })
+}), { maxItems: 2 })
 
 export const ServiceSchema = Strict({
   targets: Type.Array(TargetSchema, { minItems: 1 }),

@@ -101,7 +101,7 @@ export const ENV_BINDINGS: ReadonlyArray<readonly [string, string, Parser]> = [
 ]
 
 /** Variables read outside the table (the file path, the Redis host/port pair). */
-const SPECIAL = ['GATEWAY_CONFIG', 'REDIS_HOST', 'REDIS_PORT']
+const SPECIAL = ['GATEWAY_CONFIG', 'GATEWAY_KONG_LENIENT', 'REDIS_HOST', 'REDIS_PORT']
 const KNOWN = new Set([...ENV_BINDINGS.map(([name]) => name), ...SPECIAL])
 // Prefixes that belong to this gateway: an unknown variable with one of them is
 // probably a typo worth a warning. (JWT_, API_, REDIS_ are shared with backends.)

@@ -4,10 +4,23 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parse, YAMLParseError } from 'yaml'
+import { translateKong, KongConfigError } from './kong/index.js'
 
-export class ConfigFileError extends Error {}
+export class ConfigFileError extends Error {
+  constructor (message: string, readonly problems: readonly string[] = [message]) {
+    super(message)
+  }
+}
 
-export function readConfigFile (path: string): Record<string, unknown> {
+export interface ConfigFile {
+  config: Record<string, unknown>
+  /** from a Kong file: unsupported items left out (lenient) and behaviour differences */
+  warnings: string[]
+  /** translated from a Kong file */
+  kong?: true
+}
+
+export function readConfigFile (path: string, opts: { kongLenient?: boolean } = {}): ConfigFile {
   const absolute = resolve(path)
   let text: string
   try {
@@ -28,16 +41,21 @@ export function readConfigFile (path: string): Record<string, unknown> {
     }
     throw err
   }
-  if (doc === null || doc === undefined) return {}
+  if (doc === null || doc === undefined) return { config: {}, warnings: [] }
   if (typeof doc !== 'object' || Array.isArray(doc)) {
     throw new ConfigFileError(`GATEWAY_CONFIG=${JSON.stringify(path)}: expected a YAML mapping at the top level (server:, services:, routes: ...), got ${Array.isArray(doc) ? 'a list' : typeof doc}`)
   }
   const config = doc as Record<string, unknown>
   if ('_format_version' in config) {
-    throw new ConfigFileError(`GATEWAY_CONFIG=${JSON.stringify(path)}: this is a Kong declarative config (_format_version: ${JSON.stringify(config._format_version)}); Kong translation is not available in this version yet — write the gateway's own format (see README, "Declarative configuration")`)
+    try {
+      return translateKong(config, { lenient: opts.kongLenient === true, label: path })
+    } catch (err) {
+      if (err instanceof KongConfigError) throw new ConfigFileError(err.message, err.problems)
+      throw err
+    }
   }
   normalizeTargets(config.services)
-  return config
+  return { config, warnings: [] }
 }
 
 function normalizeTargets (services: unknown): void {

@@ -32,11 +32,16 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): LoadedConfig 
   const problems: string[] = []
   const filePath = env.GATEWAY_CONFIG?.trim()
   let file: Record<string, unknown> = {}
+  const warnings: string[] = []
+  let kong = false
   if (filePath) {
     try {
-      file = readConfigFile(filePath)
+      const read = readConfigFile(filePath, { kongLenient: /^(true|1|yes|on)$/i.test(env.GATEWAY_KONG_LENIENT?.trim() ?? '') })
+      file = read.config
+      kong = read.kong === true
+      warnings.push(...read.warnings)
     } catch (err) {
-      if (err instanceof ConfigFileError) throw new ConfigError([err.message])
+      if (err instanceof ConfigFileError) throw new ConfigError([...err.problems])
       throw err
     }
   }
@@ -44,8 +49,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): LoadedConfig 
   problems.push(...fromEnv.problems)
   const input = structuredClone(file)
   for (const { path, value } of fromEnv.values) setPath(input, path, value)
-  const config = resolve(input, { problems, envSources: fromEnv.sources, fileLabel: filePath ? `in ${filePath}` : undefined })
-  return { config, warnings: fromEnv.warnings }
+  const config = resolve(input, { problems, envSources: fromEnv.sources, fileLabel: filePath ? `in ${filePath}` : undefined, builtInServices: !kong })
+  return { config, warnings: [...warnings, ...fromEnv.warnings] }
 }
 
 /** Validates a config object (e.g. built by a test) the same way, filling defaults. */
@@ -57,12 +62,14 @@ interface ResolveContext {
   problems: string[]
   envSources?: Map<string, { name: string, raw: string }>
   fileLabel?: string
+  /** false: no command/query services unless configured (a Kong file names its own) */
+  builtInServices?: boolean
 }
 
 function resolve (input: Record<string, unknown>, ctx: ResolveContext): GatewayConfig {
   // services merge by name over the defaults; routes replace the defaults wholesale
   const services = isPlainObject(input.services) ? input.services : {}
-  input.services = { ...defaultServices(), ...services }
+  input.services = ctx.builtInServices === false ? { ...services } : { ...defaultServices(), ...services }
   if (input.routes === undefined) input.routes = defaultRoutes()
   // Value.Default does not descend into Record values: default each service itself
   for (const service of Object.values(input.services as Record<string, unknown>)) {
