@@ -64,3 +64,46 @@ t.test('the seed Kong file starts and routes each path to its service, with the 
   t.equal((await call(`${gw.url}/v2/api/wallets`)).status, 404)
   t.equal((await call(`${gw.url}/api/wallets`)).status, 404, 'no version negotiation for a Kong file: paths are literal')
 })
+
+t.test('the larger example starts and serves its routes: weighted upstream, regex route, host + header match, ACL, transformers', async (t) => {
+  const command = await startUpstream(t, echo('command'))
+  const query = await startUpstream(t, (req, res, body) => {
+    res.setHeader('x-powered-by', 'express')
+    echo('query')(req, res, body)
+  })
+  const large = readFileSync(new URL('../../examples/kong/large.yaml', import.meta.url), 'utf8')
+  const port = (url: string) => new URL(url).port
+  const yaml = large
+    .replaceAll('127.0.0.1:3000', `127.0.0.1:${port(command.url)}`)
+    .replaceAll('127.0.0.1:4000', `127.0.0.1:${port(query.url)}`)
+    .replaceAll('interval: 5', 'interval: 0')
+  const gw = await startKongGateway(t, yaml, { REDIS_URL: 'redis://127.0.0.1:6379' })
+  const mobile = signToken({ iss: 'healthpay-mobile', exp: Math.floor(Date.now() / 1000) + 600 }, { key: MOBILE_SECRET })
+
+  const medcard = await call(`${gw.url}/v1/commands/medcards/mc-1/activate`, { method: 'POST', headers: bearer(mobile) })
+  t.equal(medcard.status, 200, 'the regex route')
+  t.equal(command.requests.at(-1)!.url, '/v1/commands/medcards/mc-1/activate')
+  t.equal((await call(`${gw.url}/v1/commands/wallets`, { method: 'GET', headers: bearer(mobile) })).status, 200, 'GET falls through to /v1/commands')
+  t.equal((await call(`${gw.url}/v1/commands/wallets`, { method: 'POST', headers: { ...bearer(mobile), 'content-type': 'application/json' }, body: JSON.stringify({ pad: 'x'.repeat(70 * 1024) }) })).status, 413, 'request-size-limiting on the wallet route')
+
+  const dashboard = { apikey: 'dashboard-key-change-me-7f3a9c' }
+  const analytics = await call(`${gw.url}/v1/api/analytics/daily?apikey=dashboard-key-change-me-7f3a9c`)
+  t.equal(analytics.status, 200, 'the analyst group passes the ACL')
+  t.equal(query.requests.at(-1)!.url, '/v1/api/analytics/daily', 'hide_credentials drops the query key')
+  t.equal(analytics.headers['x-powered-by'], undefined, 'response-transformer removes')
+  t.equal(analytics.headers['cache-control'], 'no-store', 'response-transformer adds')
+  const mobileOnAnalytics = await call(`${gw.url}/v1/api/analytics/daily`, { headers: { 'x-partner-key': 'acme-key-change-me-b81e22' } })
+  t.equal(mobileOnAnalytics.status, 401, 'the partner header is not a key name on the query service')
+  t.equal((await call(`${gw.url}/v1/api/wallets`, { headers: dashboard })).status, 200)
+
+  const partner = await call(`${gw.url}/reports/monthly`, { headers: { host: 'eu.partners.healthpay.example', 'x-partner-api': '2026-01', 'x-partner-key': 'acme-key-change-me-b81e22' } })
+  t.equal(partner.status, 200, 'host wildcard + header match + key-auth')
+  const seen = query.requests.at(-1)!
+  t.equal(seen.url, '/reports/monthly', 'the service path /reports + the stripped rest')
+  t.equal(seen.headers['x-consumer-username'], 'partner-acme')
+  t.equal(seen.headers['x-credential-identifier'], 'acme-primary-key')
+  t.equal(seen.headers['x-partner-gateway'], 'healthpay')
+  t.equal(seen.headers['x-api-revision'], '2026-01')
+  t.equal(seen.headers['x-partner-key'], undefined)
+  t.equal((await call(`${gw.url}/reports/monthly`, { headers: { host: 'eu.partners.healthpay.example', 'x-partner-key': 'acme-key-change-me-b81e22' } })).status, 404, 'without the header the route does not match')
+})
