@@ -11,13 +11,13 @@ export type CredentialReader = (request: FastifyRequest) => Consumer | Promise<C
 
 const BEARER = /^\s*bearer\s+(\S+)\s*$/i
 
-function queryValue (request: FastifyRequest, name: string): string | undefined {
+export function queryValue (request: FastifyRequest, name: string): string | undefined {
   const value = (request.query as Record<string, unknown> | undefined)?.[name]
   const first = Array.isArray(value) ? value[0] : value
   return typeof first === 'string' && first !== '' ? first : undefined
 }
 
-function cookieValue (header: string | undefined, name: string): string | undefined {
+export function cookieValue (header: string | undefined, name: string): string | undefined {
   if (header === undefined) return undefined
   for (const part of header.split(';')) {
     const eq = part.indexOf('=')

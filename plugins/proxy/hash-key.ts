@@ -2,17 +2,9 @@
 // hash_fallback): the first source in the list that has a value. Compiled per route.
 import type { FastifyRequest } from 'fastify'
 import type { ServiceConfig } from './options.js'
+import { cookieValue, queryValue } from '../auth/credentials.js'
 
 type Source = NonNullable<ServiceConfig['hashOn']>[number]
-
-function cookie (header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim() || undefined
-  }
-  return undefined
-}
 
 function reader (source: Source): (request: FastifyRequest) => string | undefined {
   const name = source.name ?? ''
@@ -22,9 +14,9 @@ function reader (source: Source): (request: FastifyRequest) => string | undefine
       const lower = name.toLowerCase()
       return (r) => { const v = r.headers[lower]; return (Array.isArray(v) ? v.join(',') : v) || undefined }
     }
-    case 'cookie': return (r) => cookie(r.headers.cookie, name)
+    case 'cookie': return (r) => cookieValue(r.headers.cookie, name)
     case 'path': return (r) => r.url.split('?')[0]
-    case 'query': return (r) => { const v = (r.query as Record<string, unknown> | undefined)?.[name]; return typeof v === 'string' && v !== '' ? v : undefined }
+    case 'query': return (r) => queryValue(r, name)
     default: return (r) => r.ip
   }
 }
