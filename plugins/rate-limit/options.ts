@@ -18,6 +18,26 @@ export const RateLimitSchema = Strict({
 // no defaults here: an unset value falls back to the global one
 const RouteLimit = Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000 }))
 
+const RateWindows = Type.Array(Strict({
+  max: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
+  windowMs: Type.Integer({ minimum: 1, maximum: 31_536_000_000, description: 'milliseconds (1 ms to 365 days)' }),
+  /** names the window in X-RateLimit-Limit-<Name> / X-RateLimit-Remaining-<Name> headers */
+  name: Type.Optional(Type.String({ pattern: '^[A-Za-z]{1,16}$' }))
+}), { minItems: 1, maxItems: 6 })
+const CountedBy = Type.Union([Type.Literal('consumer'), Type.Literal('ip'), Type.Literal('header'), Type.Literal('path'), Type.Literal('service')])
+const HeaderName = Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' })
+const Store = Type.Union([Type.Literal('shared'), Type.Literal('local')])
+
+/** one consumer's own limits on a route (Kong's consumer-scoped rate-limiting): they replace the route's for that consumer */
+const ConsumerRateLimitSchema = Strict({
+  windows: RateWindows,
+  counter: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._~-]{1,128}$' })),
+  by: Type.Optional(CountedBy),
+  byHeader: Type.Optional(HeaderName),
+  hideHeaders: Type.Optional(Type.Boolean()),
+  store: Type.Optional(Store)
+})
+
 export const RouteRateLimitSchema = Strict({
   /** the same limit for every tier (a tier's own value below wins) */
   max: RouteLimit,
@@ -28,22 +48,19 @@ export const RouteRateLimitSchema = Strict({
   /** false: this route is not rate limited */
   enabled: Type.Optional(Type.Boolean()),
   /** several windows at once, the same for every tier (Kong's second/minute/hour/day): a request must fit all */
-  windows: Type.Optional(Type.Array(Strict({
-    max: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
-    windowMs: Type.Integer({ minimum: 1, maximum: 31_536_000_000, description: 'milliseconds (1 ms to 365 days)' }),
-    /** names the window in X-RateLimit-Limit-<Name> / X-RateLimit-Remaining-<Name> headers */
-    name: Type.Optional(Type.String({ pattern: '^[A-Za-z]{1,16}$' }))
-  }), { minItems: 1, maxItems: 6 })),
+  windows: Type.Optional(RateWindows),
   /** routes naming the same counter count together (default: the route's own) */
   counter: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' })),
   /** what is counted: the consumer (the client address when anonymous, the default), the client address, one header's value, the path, or the whole route */
-  by: Type.Optional(Type.Union([Type.Literal('consumer'), Type.Literal('ip'), Type.Literal('header'), Type.Literal('path'), Type.Literal('service')])),
+  by: Type.Optional(CountedBy),
   /** with by: header */
-  byHeader: Type.Optional(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' })),
+  byHeader: Type.Optional(HeaderName),
   /** no rate-limit headers on responses (429s keep Retry-After) */
   hideHeaders: Type.Optional(Type.Boolean()),
   /** local: this instance's own count, even when Redis is configured */
-  store: Type.Optional(Type.Union([Type.Literal('shared'), Type.Literal('local')]))
+  store: Type.Optional(Store),
+  /** consumer id → that consumer's own limits on this route */
+  consumers: Type.Optional(Type.Record(Type.String({ minLength: 1 }), ConsumerRateLimitSchema))
 })
 
 export type RateLimitConfig = DeepReadonly<Static<typeof RateLimitSchema>>

@@ -129,23 +129,27 @@ export function translateKong (doc: Obj, opts: { lenient: boolean, label: string
       report.unsupported(`${plugin.path}.name`, `the plugin ${preview(plugin.name)} is not supported (supported: ${Object.keys(PLUGINS).join(', ')})`)
       continue
     }
-    if (plugin.consumer !== undefined) {
-      report.unsupported(`${plugin.path}`, `${plugin.name} configured for one consumer is not supported (plugins apply at global, service and route scope)`)
+    const consumer = plugin.consumer === undefined ? undefined : consumerId(plugin.consumer)
+    if (plugin.consumer !== undefined && consumer === undefined) { report.invalid(`${plugin.path}.consumer`, `${preview(plugin.consumer)} is not a consumer in this file`); continue }
+    if (consumer !== undefined && plugin.name !== 'rate-limiting') {
+      report.unsupported(`${plugin.path}`, `${plugin.name} configured for one consumer is not supported (rate-limiting is; other plugins apply at global, service and route scope)`)
       continue
     }
     const route = plugin.route === undefined ? undefined : routes.find((r) => r.name === plugin.route || r.id === plugin.route)
     if (plugin.route !== undefined && route === undefined) { report.invalid(`${plugin.path}.route`, `${preview(plugin.route)} is not a route in this file`); continue }
     const service = plugin.service === undefined ? undefined : findService(plugin.service)
     if (plugin.service !== undefined && service === undefined) { report.invalid(`${plugin.path}.service`, `${preview(plugin.service)} is not a service in this file`); continue }
-    const scope: PluginScope = route !== undefined ? { kind: 'route', name: safeName(route.name) } : service !== undefined ? { kind: 'service', name: service.key } : { kind: 'global', name: '' }
+    const scope: PluginScope = consumer !== undefined
+      ? { kind: 'consumer', name: `${safeName(consumer, 80)}${route !== undefined ? `~r~${safeName(route.name)}` : service !== undefined ? `~s~${service.key}` : ''}` }
+      : route !== undefined ? { kind: 'route', name: safeName(route.name) } : service !== undefined ? { kind: 'service', name: service.key } : { kind: 'global', name: '' }
     const effect = translate(plugin.config, plugin.path, scope, ctx)
     if (effect === undefined) continue
     const level = route !== undefined ? 2 : service !== undefined ? 1 : 0
-    compiled.push({ plugin: { ...plugin, route: route?.name, service: service?.name }, effect, level })
+    compiled.push({ plugin: { ...plugin, route: route?.name, service: service?.name, consumer }, effect, level })
   }
   const seen = new Map<string, string>()
   for (const { plugin, level } of compiled) {
-    const scopeKey = `${plugin.name} ${level} ${plugin.route ?? ''} ${plugin.service ?? ''}`
+    const scopeKey = `${plugin.name} ${level} ${plugin.route ?? ''} ${plugin.service ?? ''} ${plugin.consumer ?? ''}`
     const first = seen.get(scopeKey)
     if (first !== undefined) report.invalid(plugin.path, `a second ${plugin.name} plugin at the scope of ${first} (Kong allows one per scope)`)
     else seen.set(scopeKey, plugin.path)
@@ -160,11 +164,15 @@ export function translateKong (doc: Obj, opts: { lenient: boolean, label: string
     const drafts = translateRoute(report, route, legacyPaths, names)
     // the most specific instance of each plugin applies: route over service over global
     const applying = new Map<string, { effect: RouteEffect, level: number }>()
+    // consumer-scoped rate limits: per consumer, consumer + route over consumer + service over consumer alone
+    const perConsumer = new Map<string, { effect: RouteEffect, level: number }>()
     for (const c of compiled) {
       const covers = c.level === 0 || (c.level === 1 && c.plugin.service === route.service.name) || (c.level === 2 && c.plugin.route === route.name)
       if (!covers) continue
-      const current = applying.get(c.plugin.name)
-      if (current === undefined || c.level > current.level) applying.set(c.plugin.name, { effect: c.effect, level: c.level })
+      const into = c.plugin.consumer === undefined ? applying : perConsumer
+      const key = c.plugin.consumer ?? c.plugin.name
+      const current = into.get(key)
+      if (current === undefined || c.level > current.level) into.set(key, { effect: c.effect, level: c.level })
     }
     for (const draft of drafts) {
       draft.service = route.service.key
@@ -172,6 +180,15 @@ export function translateKong (doc: Obj, opts: { lenient: boolean, label: string
       if (draft.aclNeedsAuth === true && draft.auth !== 'authenticated') report.invalid(route.path, 'an acl plugin applies here without key-auth or jwt: groups belong to an authenticated consumer')
       delete draft.aclNeedsAuth
       if (!applying.has('rate-limiting')) draft.rateLimit = { enabled: false }
+      if (perConsumer.size > 0) {
+        const consumersLimits: Obj = {}
+        for (const [id, { effect }] of perConsumer) {
+          const holder: Obj = {}
+          effect(holder)
+          consumersLimits[id] = holder.rateLimit
+        }
+        ;(draft.rateLimit as Obj).consumers = consumersLimits
+      }
       out.routes.push(draft)
     }
   }

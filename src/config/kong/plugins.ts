@@ -5,7 +5,7 @@
 import { checkFields, isObj, preview, strings, type KongReport, type Obj } from './report.js'
 
 /** the Kong scope a plugin instance was configured at: its rate-limit counters are shared across that scope */
-export interface PluginScope { kind: 'global' | 'service' | 'route', name: string }
+export interface PluginScope { kind: 'global' | 'service' | 'route' | 'consumer', name: string }
 
 export interface PluginContext {
   report: KongReport
@@ -152,7 +152,7 @@ const rateLimiting: Translator = (config, path, scope, ctx) => {
   if (config.fault_tolerant === false) ctx.global.failClosed ??= path
   else ctx.global.failOpen ??= path
   // Kong keys counters by the plugin's own scope: a global plugin's count spans every route
-  const counter = scope.kind === 'global' ? 'kong-global' : `kong-${scope.kind}-${scope.name}`.slice(0, 64)
+  const counter = scope.kind === 'global' ? 'kong-global' : `kong-${scope.kind}-${scope.name}`.slice(0, scope.kind === 'consumer' ? 128 : 64)
   const block: Obj = { windows, counter, by: by ?? 'consumer', store: policy === 'local' ? 'local' : 'shared' }
   if (limitBy === 'header' && header !== undefined) block.byHeader = header
   if (config.hide_client_headers === true) block.hideHeaders = true
