@@ -87,7 +87,7 @@ routes:
 `)
   t.same(configProblems({ GATEWAY_CONFIG: file }), [
     `services.billing.targets[0].url (in ${file}): got "not a url", expected an absolute http:// or https:// URL`,
-    `services.billing.loadBalancing (in ${file}): got "random", expected one of "round-robin", "least-connections", "weighted"`,
+    `services.billing.loadBalancing (in ${file}): got "random", expected one of "round-robin", "least-connections", "weighted", "consistent-hashing"`,
     `routes[0].prefix (in ${file}): got "v1/no-slash", expected a path starting with "/" and not ending with "/" (or "/" itself on an unversioned route)`
   ])
   const refs = write(t, 'routes:\n  - { prefix: /v1/x, service: nowhere }\n  - { prefix: /v1/x, service: command }\n  - { prefix: /admin, service: command }\n')
@@ -112,7 +112,12 @@ routes:
   ])
 })
 
-t.test('a Kong declarative file is recognised and refused with a pointer', async (t) => {
+t.test('a Kong declarative file is recognised and translated (test/kong/ covers the translation)', async (t) => {
   const file = write(t, '_format_version: "3.0"\nservices: []\n')
-  t.match(configProblems({ GATEWAY_CONFIG: file })[0], /this is a Kong declarative config \(_format_version: "3\.0"\)/)
+  t.same(configProblems({ GATEWAY_CONFIG: file }), [])
+  const { config } = loadConfig({ GATEWAY_CONFIG: file })
+  t.same(config.routes, [], 'an empty Kong file has no routes')
+  t.same(Object.keys(config.services), [], 'and not the built-in command/query services')
+  const bad = write(t, '_format_version: "9.9"\n')
+  t.match(configProblems({ GATEWAY_CONFIG: bad })[0], /^_format_version \(Kong config .*\): "9\.9" is not a Kong declarative format/)
 })

@@ -20,7 +20,7 @@ async function upstreams<N extends string> (t: Test, ...names: N[]): Promise<Rec
 /** GET through the gateway: status, which upstream answered (if any) and the path it saw */
 async function get (base: string, path: string, headers: Record<string, string> = {}, method = 'GET') {
   const res = await call(`${base}${path}`, { method, headers })
-  const body = res.status === 200 ? res.json() : undefined
+  const body = res.status === 200 && method !== 'HEAD' ? res.json() : undefined
   return { status: res.status, upstream: body?.upstream as string | undefined, url: body?.url as string | undefined, headers: body?.headers as Record<string, string> | undefined, res }
 }
 
@@ -68,11 +68,11 @@ t.test('prefix paths: several paths per route, strip_path true (default) and fal
     ]
   }))
 
-  t.match(await get(gw.url, '/alpha/x/y?a=1&b=2'), { status: 200, upstream: 'strip', url: '/x/y?a=1&b=2' }, 'first path, stripped')
-  t.match(await get(gw.url, '/beta/gamma/z'), { status: 200, upstream: 'strip', url: '/z' }, 'second path of the same route, stripped')
-  t.match(await get(gw.url, '/alpha'), { status: 200, upstream: 'strip', url: '/' }, 'the prefix itself: the upstream sees "/"')
-  t.match(await get(gw.url, '/keep/x/y?q=1'), { status: 200, upstream: 'keep', url: '/keep/x/y?q=1' }, 'strip_path: false keeps the whole path')
-  t.match(await get(gw.url, '/keep'), { status: 200, upstream: 'keep', url: '/keep' })
+  t.has(await get(gw.url, '/alpha/x/y?a=1&b=2'), { status: 200, upstream: 'strip', url: '/x/y?a=1&b=2' }, 'first path, stripped')
+  t.has(await get(gw.url, '/beta/gamma/z'), { status: 200, upstream: 'strip', url: '/z' }, 'second path of the same route, stripped')
+  t.has(await get(gw.url, '/alpha'), { status: 200, upstream: 'strip', url: '/' }, 'the prefix itself: the upstream sees "/"')
+  t.has(await get(gw.url, '/keep/x/y?q=1'), { status: 200, upstream: 'keep', url: '/keep/x/y?q=1' }, 'strip_path: false keeps the whole path')
+  t.has(await get(gw.url, '/keep'), { status: 200, upstream: 'keep', url: '/keep' })
 
   // a path only part of a route's path, or none of them
   for (const path of ['/beta', '/beta/x', '/gamma', '/other']) {
@@ -106,15 +106,15 @@ t.test('a service path goes in front of the upstream path (url form and protocol
     ]
   }))
 
-  t.match(await get(gw.url, '/u/x/y?z=1'), { status: 200, upstream: 'url', url: '/base/x/y?z=1' }, 'url path + the stripped rest')
-  t.match(await get(gw.url, '/u-keep/x'), { status: 200, upstream: 'url', url: '/base/u-keep/x' }, 'url path + the whole path (strip_path: false)')
-  t.match(await get(gw.url, '/p/x'), { status: 200, upstream: 'parts', url: '/parts/x' }, 'path "/parts/" + "/x": one slash')
-  t.match(await get(gw.url, '/b/x'), { status: 200, upstream: 'bare', url: '/x' }, 'no path: the rest alone')
+  t.has(await get(gw.url, '/u/x/y?z=1'), { status: 200, upstream: 'url', url: '/base/x/y?z=1' }, 'url path + the stripped rest')
+  t.has(await get(gw.url, '/u-keep/x'), { status: 200, upstream: 'url', url: '/base/u-keep/x' }, 'url path + the whole path (strip_path: false)')
+  t.has(await get(gw.url, '/p/x'), { status: 200, upstream: 'parts', url: '/parts/x' }, 'path "/parts/" + "/x": one slash')
+  t.has(await get(gw.url, '/b/x'), { status: 200, upstream: 'bare', url: '/x' }, 'no path: the rest alone')
   // Kong (path_handling v0, kong/router/utils.lua get_upstream_uri_v0): service path
   // "/base", strip_path, request exactly "/u" → the upstream gets "/base", not "/base/"
-  t.match(await get(gw.url, '/u'), { status: 200, upstream: 'url', url: '/base' }, 'the route path itself: the service path as written')
-  t.match(await get(gw.url, '/u/'), { status: 200, upstream: 'url', url: '/base/' }, 'with a trailing slash: the service path and "/"')
-  t.match(await get(gw.url, '/p'), { status: 200, upstream: 'parts', url: '/parts' }, 'Kong: "/parts/" for a request of just "/p" is "/parts"')
+  t.has(await get(gw.url, '/u'), { status: 200, upstream: 'url', url: '/base' }, 'the route path itself: the service path as written')
+  t.has(await get(gw.url, '/u/'), { status: 200, upstream: 'url', url: '/base/' }, 'with a trailing slash: the service path and "/"')
+  t.has(await get(gw.url, '/p'), { status: 200, upstream: 'parts', url: '/parts' }, 'Kong: "/parts/" for a request of just "/p" is "/parts"')
 })
 
 t.test('regex paths: anchored matches, 404 under the same literal prefix otherwise, strip_path strips what matched', async (t) => {
@@ -129,23 +129,23 @@ t.test('regex paths: anchored matches, 404 under the same literal prefix otherwi
   }))
   t.same(gw.warnings, [])
 
-  t.match(await get(gw.url, '/users/42'), { status: 200, upstream: 'users', url: '/users/42' }, 'the regex matches')
-  t.match(await get(gw.url, '/users/42?expand=orders'), { status: 200, upstream: 'users', url: '/users/42?expand=orders' }, 'the query is not part of the path matched')
+  t.has(await get(gw.url, '/users/42'), { status: 200, upstream: 'users', url: '/users/42' }, 'the regex matches')
+  t.has(await get(gw.url, '/users/42?expand=orders'), { status: 200, upstream: 'users', url: '/users/42?expand=orders' }, 'the query is not part of the path matched')
   for (const path of ['/users/abc', '/users/42/orders', '/users', '/users/', '/prefix/users/42']) {
     t.equal((await get(gw.url, path)).status, 404, `${path} does not match ~/users/\\d+$`)
   }
   t.equal(up.users.requests.length, 2)
 
   // strip_path (default true) on a regex path: what the regex matched is cut off
-  t.match(await get(gw.url, '/files/abc/rest/of/it?x=1'), { status: 200, upstream: 'files', url: '/rest/of/it?x=1' }, '"/files/abc" matched and stripped')
-  t.match(await get(gw.url, '/files/abc'), { status: 200, upstream: 'files', url: '/' }, 'all of it matched: "/"')
+  t.has(await get(gw.url, '/files/abc/rest/of/it?x=1'), { status: 200, upstream: 'files', url: '/rest/of/it?x=1' }, '"/files/abc" matched and stripped')
+  t.has(await get(gw.url, '/files/abc'), { status: 200, upstream: 'files', url: '/' }, 'all of it matched: "/"')
   t.equal((await get(gw.url, '/files/123')).status, 404, 'digits are not [a-z]+')
 
   // a regex route and a prefix route sharing the literal start: the regex wins where it matches
-  t.match(await get(gw.url, '/items/7'), { status: 200, upstream: 'item' }, 'regex route')
-  t.match(await get(gw.url, '/items/seven'), { status: 200, upstream: 'items', url: '/items/seven' }, 'the prefix route otherwise')
-  t.match(await get(gw.url, '/items/7/parts'), { status: 200, upstream: 'items' }, '$ anchors the end: the prefix route')
-  t.match(await get(gw.url, '/items'), { status: 200, upstream: 'items', url: '/items' })
+  t.has(await get(gw.url, '/items/7'), { status: 200, upstream: 'item' }, 'regex route')
+  t.has(await get(gw.url, '/items/seven'), { status: 200, upstream: 'items', url: '/items/seven' }, 'the prefix route otherwise')
+  t.has(await get(gw.url, '/items/7/parts'), { status: 200, upstream: 'items' }, '$ anchors the end: the prefix route')
+  t.has(await get(gw.url, '/items'), { status: 200, upstream: 'items', url: '/items' })
 })
 
 t.test('a request a regex route does not match is served by a shorter prefix route, as in Kong', async (t) => {
@@ -157,9 +157,9 @@ t.test('a request a regex route does not match is served by a shorter prefix rou
       { name: 'root', url: up.root.url, routes: [{ name: 'root', paths: ['/'], strip_path: false }] }
     ]
   }))
-  t.match(await get(gw.url, '/users/42'), { status: 200, upstream: 'user' })
-  t.match(await get(gw.url, '/anything/else'), { status: 200, upstream: 'root', url: '/anything/else' })
-  t.match(await get(gw.url, '/users/abc'), { status: 200, upstream: 'root', url: '/users/abc' }, 'not the regex: the "/" route')
+  t.has(await get(gw.url, '/users/42'), { status: 200, upstream: 'user' })
+  t.has(await get(gw.url, '/anything/else'), { status: 200, upstream: 'root', url: '/anything/else' })
+  t.has(await get(gw.url, '/users/abc'), { status: 200, upstream: 'root', url: '/users/abc' }, 'not the regex: the "/" route')
 })
 
 t.test('regex_priority orders two regex routes on the same prefix, whatever their order in the file', async (t) => {
@@ -173,18 +173,18 @@ t.test('regex_priority orders two regex routes on the same prefix, whatever thei
 
   // the digits route first in the file, and higher: it takes what both match
   const first = await startKongGateway(t, file(10, 0))
-  t.match(await get(first.url, '/orders/12'), { status: 200, upstream: 'num' }, 'both match: regex_priority 10 over 0')
-  t.match(await get(first.url, '/orders/abc'), { status: 200, upstream: 'any' }, 'only one matches')
+  t.has(await get(first.url, '/orders/12'), { status: 200, upstream: 'num' }, 'both match: regex_priority 10 over 0')
+  t.has(await get(first.url, '/orders/abc'), { status: 200, upstream: 'any' }, 'only one matches')
 
   // same file order, priorities reversed: the other route takes it
   const second = await startKongGateway(t, file(0, 20))
-  t.match(await get(second.url, '/orders/12'), { status: 200, upstream: 'any' }, 'both match: regex_priority 20 over 0')
-  t.match(await get(second.url, '/orders/abc'), { status: 200, upstream: 'any' })
+  t.has(await get(second.url, '/orders/12'), { status: 200, upstream: 'any' }, 'both match: regex_priority 20 over 0')
+  t.has(await get(second.url, '/orders/abc'), { status: 200, upstream: 'any' })
   t.equal((await get(second.url, '/orders')).status, 404, 'neither matches "/orders"')
 
   // negative priorities order too
   const third = await startKongGateway(t, file(-5, -1))
-  t.match(await get(third.url, '/orders/12'), { status: 200, upstream: 'any' }, 'regex_priority -1 over -5')
+  t.has(await get(third.url, '/orders/12'), { status: 200, upstream: 'any' }, 'regex_priority -1 over -5')
 })
 
 t.test('methods: a GET-only route refuses POST; two routes on one path split by method', async (t) => {
@@ -196,7 +196,7 @@ t.test('methods: a GET-only route refuses POST; two routes on one path split by 
       { name: 'writer', url: up.writer.url, routes: [{ name: 'write-things', paths: ['/things'], methods: ['POST', 'PUT'], strip_path: false }] }
     ]
   }))
-  t.match(await get(gw.url, '/ro/x'), { status: 200, upstream: 'readonly', url: '/x' })
+  t.has(await get(gw.url, '/ro/x'), { status: 200, upstream: 'readonly', url: '/x' })
   for (const method of ['POST', 'DELETE', 'PUT']) {
     const res = await get(gw.url, '/ro/x', {}, method)
     t.equal(res.status, 404, `${method} on a GET-only route: no route (Kong answers 404)`)
@@ -204,9 +204,9 @@ t.test('methods: a GET-only route refuses POST; two routes on one path split by 
   }
   t.equal(up.readonly.requests.length, 1)
 
-  t.match(await get(gw.url, '/things/t1'), { status: 200, upstream: 'reader', url: '/things/t1' }, 'GET → reader')
-  t.match(await get(gw.url, '/things/t1', {}, 'POST'), { status: 200, upstream: 'writer' }, 'POST → writer')
-  t.match(await get(gw.url, '/things/t1', {}, 'PUT'), { status: 200, upstream: 'writer' }, 'PUT → writer')
+  t.has(await get(gw.url, '/things/t1'), { status: 200, upstream: 'reader', url: '/things/t1' }, 'GET → reader')
+  t.has(await get(gw.url, '/things/t1', {}, 'POST'), { status: 200, upstream: 'writer' }, 'POST → writer')
+  t.has(await get(gw.url, '/things/t1', {}, 'PUT'), { status: 200, upstream: 'writer' }, 'PUT → writer')
   t.equal((await get(gw.url, '/things/t1', {}, 'HEAD')).status, 200, 'HEAD → reader')
   t.equal(up.reader.requests.at(-1)!.method, 'HEAD')
   t.equal((await get(gw.url, '/things/t1', {}, 'DELETE')).status, 404, 'a method neither route takes')
@@ -220,8 +220,8 @@ t.test('a route with methods and a route without, on the same path: the methods 
       { name: 'rest', url: up.rest.url, routes: [{ name: 'orders', paths: ['/orders'] }] }
     ]
   }))
-  t.match(await get(gw.url, '/orders/1'), { status: 200, upstream: 'get' }, 'GET: the route with more conditions')
-  t.match(await get(gw.url, '/orders/1', {}, 'POST'), { status: 200, upstream: 'rest' }, 'POST: the route without methods')
+  t.has(await get(gw.url, '/orders/1'), { status: 200, upstream: 'get' }, 'GET: the route with more conditions')
+  t.has(await get(gw.url, '/orders/1', {}, 'POST'), { status: 200, upstream: 'rest' }, 'POST: the route without methods')
 })
 
 t.test('hosts: exact and wildcard hosts, a route without hosts on the same path as the fallback', async (t) => {
@@ -265,8 +265,8 @@ t.test('hosts: an exact host is preferred over a wildcard that also matches (Kon
       { name: 'wild', url: up.wild.url, routes: [{ name: 'wild', paths: ['/h'], hosts: ['*.example.com'] }] }
     ]
   }))
-  t.match(await get(gw.url, '/h', { host: 'web.example.com' }), { status: 200, upstream: 'wild' })
-  t.match(await get(gw.url, '/h', { host: 'api.example.com' }), { status: 200, upstream: 'exact' }, 'the exact host wins over *.example.com')
+  t.has(await get(gw.url, '/h', { host: 'web.example.com' }), { status: 200, upstream: 'wild' })
+  t.has(await get(gw.url, '/h', { host: 'api.example.com' }), { status: 200, upstream: 'exact' }, 'the exact host wins over *.example.com')
 })
 
 t.test('headers: a route matching x-version: v2 and a plain route on the same path', async (t) => {
@@ -278,12 +278,12 @@ t.test('headers: a route matching x-version: v2 and a plain route on the same pa
       { name: 'v2', url: up.v2.url, routes: [{ name: 'api-v2', paths: ['/api'], headers: { 'x-version': ['v2', 'v2.1'] }, strip_path: false }] }
     ]
   }))
-  t.match(await get(gw.url, '/api/wallets'), { status: 200, upstream: 'v1', url: '/api/wallets' }, 'no header: the plain route')
-  t.match(await get(gw.url, '/api/wallets', { 'x-version': 'v2' }), { status: 200, upstream: 'v2', url: '/api/wallets' })
-  t.match(await get(gw.url, '/api/wallets', { 'x-version': 'v2.1' }), { status: 200, upstream: 'v2' }, 'any listed value')
-  t.match(await get(gw.url, '/api/wallets', { 'X-Version': 'V2' }), { status: 200, upstream: 'v2' }, 'header name and value case-insensitive')
-  t.match(await get(gw.url, '/api/wallets', { 'x-version': 'v3' }), { status: 200, upstream: 'v1' }, 'another value: the plain route')
-  t.match(await get(gw.url, '/api/wallets', { 'x-other': 'v2' }), { status: 200, upstream: 'v1' }, 'another header: the plain route')
+  t.has(await get(gw.url, '/api/wallets'), { status: 200, upstream: 'v1', url: '/api/wallets' }, 'no header: the plain route')
+  t.has(await get(gw.url, '/api/wallets', { 'x-version': 'v2' }), { status: 200, upstream: 'v2', url: '/api/wallets' })
+  t.has(await get(gw.url, '/api/wallets', { 'x-version': 'v2.1' }), { status: 200, upstream: 'v2' }, 'any listed value')
+  t.has(await get(gw.url, '/api/wallets', { 'X-Version': 'V2' }), { status: 200, upstream: 'v2' }, 'header name and value case-insensitive')
+  t.has(await get(gw.url, '/api/wallets', { 'x-version': 'v3' }), { status: 200, upstream: 'v1' }, 'another value: the plain route')
+  t.has(await get(gw.url, '/api/wallets', { 'x-other': 'v2' }), { status: 200, upstream: 'v1' }, 'another header: the plain route')
   t.equal(up.v2.requests.at(-1)!.headers['x-version'], 'V2', 'the matched header still goes upstream')
 })
 
@@ -295,8 +295,8 @@ t.test('headers and hosts together: the route with more conditions wins, as in K
       { name: 'host', url: up.host.url, routes: [{ name: 'host', paths: ['/r'], hosts: ['api.example.com'] }] }
     ]
   }))
-  t.match(await get(gw.url, '/r', { host: 'api.example.com' }), { status: 200, upstream: 'host' })
-  t.match(await get(gw.url, '/r', { host: 'api.example.com', 'x-beta': 'yes' }), { status: 200, upstream: 'both' })
+  t.has(await get(gw.url, '/r', { host: 'api.example.com' }), { status: 200, upstream: 'host' })
+  t.has(await get(gw.url, '/r', { host: 'api.example.com', 'x-beta': 'yes' }), { status: 200, upstream: 'both' })
   t.equal((await get(gw.url, '/r', { host: 'other.example.com', 'x-beta': 'yes' })).status, 404, 'no route without its host')
 })
 
@@ -333,12 +333,12 @@ t.test('a route with hosts and no paths serves every path of that host', async (
       { name: 'api', url: up.api.url, routes: [{ name: 'api', paths: ['/api'] }] }
     ]
   }))
-  t.match(await get(gw.url, '/', { host: 'tenant.example.com' }), { status: 200, upstream: 'tenant', url: '/' })
-  t.match(await get(gw.url, '/deep/path/x?y=1', { host: 'tenant.example.com' }), { status: 200, upstream: 'tenant', url: '/deep/path/x?y=1' }, 'any path, unchanged')
-  t.match(await get(gw.url, '/orders', { host: 'tenant.example.com:8000', 'x-any': '1' }, 'POST'), { status: 200, upstream: 'tenant' }, 'any method')
+  t.has(await get(gw.url, '/', { host: 'tenant.example.com' }), { status: 200, upstream: 'tenant', url: '/' })
+  t.has(await get(gw.url, '/deep/path/x?y=1', { host: 'tenant.example.com' }), { status: 200, upstream: 'tenant', url: '/deep/path/x?y=1' }, 'any path, unchanged')
+  t.has(await get(gw.url, '/orders', { host: 'tenant.example.com:8000', 'x-any': '1' }, 'POST'), { status: 200, upstream: 'tenant' }, 'any method')
   t.equal((await get(gw.url, '/deep/path/x', { host: 'other.example.com' })).status, 404, 'another host: no route')
   t.equal((await get(gw.url, '/', { host: 'other.example.com' })).status, 404)
-  t.match(await get(gw.url, '/api/x', { host: 'other.example.com' }), { status: 200, upstream: 'api', url: '/x' }, 'the other route still serves its path')
+  t.has(await get(gw.url, '/api/x', { host: 'other.example.com' }), { status: 200, upstream: 'api', url: '/x' }, 'the other route still serves its path')
 })
 
 t.test('read_timeout on a service: a slower upstream answer is a 504; another service with a longer read_timeout waits', async (t) => {
@@ -353,7 +353,7 @@ t.test('read_timeout on a service: a slower upstream answer is a 504; another se
       { name: 'patient', url: slow.url, read_timeout: 3000, routes: [{ name: 'patient', paths: ['/patient'] }] }
     ]
   }))
-  t.match(await get(gw.url, '/impatient/fast'), { status: 200, url: '/fast' }, 'a quick answer is unaffected')
+  t.has(await get(gw.url, '/impatient/fast'), { status: 200, url: '/fast' }, 'a quick answer is unaffected')
 
   const started = performance.now()
   const timedOut = await get(gw.url, '/impatient/slow')
@@ -364,7 +364,7 @@ t.test('read_timeout on a service: a slower upstream answer is a 504; another se
   t.ok(took >= 180 && took < 590, `answered after the 200 ms read_timeout, before the upstream (${Math.round(took)} ms)`)
   t.equal(slow.requests.filter((r) => r.url === '/slow').length, 1, 'a timeout that reached the upstream is not retried')
 
-  t.match(await get(gw.url, '/patient/slow'), { status: 200, url: '/slow' }, 'read_timeout 3000: the 600 ms answer arrives')
+  t.has(await get(gw.url, '/patient/slow'), { status: 200, url: '/slow' }, 'read_timeout 3000: the 600 ms answer arrives')
 })
 
 t.test('retries: a refused connection is retried on another target of the upstream; retries: 0 never retries', async (t) => {
@@ -402,10 +402,10 @@ t.test('format "2.1": a path with regex characters and no "~" is a regex; a plai
       { name: 'plain', url: up.plain.url, routes: [{ name: 'plain', paths: ['/plain-path_v1.0'] }] }
     ]
   }, '2.1'))
-  t.match(await get(gw.url, '/users/42'), { status: 200, upstream: 'user', url: '/users/42' })
+  t.has(await get(gw.url, '/users/42'), { status: 200, upstream: 'user', url: '/users/42' })
   t.equal((await get(gw.url, '/users/abc')).status, 404, 'not \\d+')
   t.equal((await get(gw.url, '/users/42/x')).status, 404, '$ anchors the end')
-  t.match(await get(gw.url, '/plain-path_v1.0/x'), { status: 200, upstream: 'plain', url: '/x' }, '"." "-" "_" are not regex characters: a prefix, stripped')
+  t.has(await get(gw.url, '/plain-path_v1.0/x'), { status: 200, upstream: 'plain', url: '/x' }, '"." "-" "_" are not regex characters: a prefix, stripped')
   t.equal((await get(gw.url, '/plain-path_v1x0/x')).status, 404, 'the "." is literal')
 
   // the same "~"-less path in a 3.0 file is not a regex: it does not serve /users/42
@@ -442,7 +442,7 @@ t.test('the upstream gets X-Forwarded-For and X-Request-Id; paths are literal (n
   t.equal(second.status, 200)
 
   // served as written: no version is added, none is taken away
-  t.match(await get(gw.url, '/v1/things/t1'), { status: 200, upstream: 'things', url: '/v1/things/t1' })
+  t.has(await get(gw.url, '/v1/things/t1'), { status: 200, upstream: 'things', url: '/v1/things/t1' })
   for (const path of ['/v1/api/wallets', '/v2/api/wallets', '/things/t1', '/v2/things/t1']) {
     t.equal((await get(gw.url, path)).status, 404, `${path}: not a path in the file`)
   }
