@@ -55,8 +55,9 @@ export class ConsumerJwtVerifier {
     const cached = this.cache.get(cacheKey)
     if (cached !== undefined) return cached
     if (token.length > MAX_TOKEN_LENGTH) throw invalidToken('malformed', `the token is longer than ${MAX_TOKEN_LENGTH} characters`)
-    const { alg, payload } = decode(token)
-    const keyValue = payload[opts.keyClaim]
+    const { alg, payload, header } = decode(token)
+    // the claims first, then the token header (a kid), as Kong looks
+    const keyValue = payload[opts.keyClaim] ?? header[opts.keyClaim]
     if (typeof keyValue !== 'string' || keyValue === '') throw invalidToken('claims', `the token has no "${opts.keyClaim}" claim naming its key`)
     const secret = this.secrets.get(keyValue)
     if (secret === undefined) throw invalidToken('unknown_kid', `no credential matches the token's "${opts.keyClaim}" claim`)
@@ -92,14 +93,14 @@ export class ConsumerJwtVerifier {
   }
 }
 
-function decode (token: string): { alg: string, payload: Record<string, unknown> } {
+function decode (token: string): { alg: string, payload: Record<string, unknown>, header: Record<string, unknown> } {
   const parts = token.split('.')
   if (parts.length !== 3) throw invalidToken('malformed', 'the token is not a JWT (three base64url parts)')
   try {
     const header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8')) as { alg?: unknown }
     const payload = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as unknown
     if (typeof header?.alg !== 'string' || payload === null || typeof payload !== 'object' || Array.isArray(payload)) throw new Error('shape')
-    return { alg: header.alg, payload: payload as Record<string, unknown> }
+    return { alg: header.alg, payload: payload as Record<string, unknown>, header: header as Record<string, unknown> }
   } catch {
     throw invalidToken('malformed', 'the token is not a JWT (three base64url parts with JSON header and claims)')
   }

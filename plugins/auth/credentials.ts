@@ -47,27 +47,22 @@ export function compileCredentialReader (route: RouteConfig, authenticator: Auth
       ? (token: string) => authenticator.consumerJwt.authenticate(token, jwt)
       : (token: string) => authenticator.jwt.authenticate(token)
 
+  // Kong's order: query, cookies, headers; two different tokens are refused, not guessed between
   const findToken = (request: FastifyRequest): string | undefined => {
-    for (const name of jwt!.query) {
-      const token = queryValue(request, name)
-      if (token !== undefined) return token
+    let found: string | undefined
+    const take = (token: string | undefined) => {
+      if (token === undefined) return
+      if (found !== undefined && found !== token) throw invalidToken('malformed', 'the request carries more than one token')
+      found = token
     }
+    for (const name of jwt!.query) take(queryValue(request, name))
+    for (const name of jwt!.cookies) take(cookieValue(request.headers.cookie, name))
     for (const name of jwtHeaders) {
       const value = headerValue(request, name)
-      if (value === undefined) continue
-      const bearer = BEARER.exec(value)
-      if (bearer === null) {
-        // another scheme in Authorization (Basic...) is the upstream's business, not a bad token
-        if (name === 'authorization') continue
-        throw invalidToken('malformed', `the ${name} header must hold "Bearer <token>"`)
-      }
-      return bearer[1]
+      // a value that is not "Bearer <token>" is no token (Basic... is the upstream's business)
+      if (value !== undefined) take(BEARER.exec(value)?.[1])
     }
-    for (const name of jwt!.cookies) {
-      const token = cookieValue(request.headers.cookie, name)
-      if (token !== undefined) return token
-    }
-    return undefined
+    return found
   }
   const findKey = (request: FastifyRequest): string | undefined => {
     for (const name of keyHeaders) {

@@ -139,10 +139,19 @@ function queryScrubber (route: RouteConfig): ((path: string) => string) | undefi
   }
 }
 
+/**
+ * The service's path in front of the request's: "/base" + "/x" → "/base/x"; a request
+ * stripped to nothing goes to the service's path itself ("/base", as Kong does), or "/".
+ */
+export function upstreamPath (basePath: string, path: string): string {
+  const joined = basePath + path
+  return joined === '' || joined[0] === '?' ? '/' + joined : joined
+}
+
 export function createForwarder (opts: ForwarderOptions) {
   const { route, service, bodyLimit, isTrusted, tunnels, breaker, fallback, retry, onUpgradeAnswered } = opts
   const timeoutMs = route.timeoutMs ?? service.timeoutMs
-  const buildRequestHeaders = requestHeaderBuilder(withHiddenCredentials(route))
+  const buildRequestHeaders = requestHeaderBuilder(withHiddenCredentials(route), { groupsHeader: route.groupsHeader })
   const buildResponseHeaders = responseHeaderBuilder(route.headers?.response)
   const stripLength = route.stripPrefix ? (route.prefix === '/' ? 0 : route.prefix.length) : 0
   // a regex route strips what its expression matched (Kong's strip_path on a "~" path)
@@ -179,7 +188,7 @@ export function createForwarder (opts: ForwarderOptions) {
     const abort = new ClientGone()
     // built before anything is registered: a throw here leaves nothing behind
     const options: Dispatcher.RequestOptions = {
-      path: target.basePath + ex.path,
+      path: upstreamPath(target.basePath, ex.path),
       method: raw.method as Dispatcher.HttpMethod,
       headers: buildRequestHeaders(raw.headers, facts(request, target)),
       // undici accepts any async iterable; its typings list only Readable
@@ -377,10 +386,11 @@ export function createForwarder (opts: ForwarderOptions) {
       const found = stripRegex.exec(decoded)
       // (matched on the decoded path, cut from it: the upstream gets the rest re-encoded as sent)
       if (found !== null && found.index === 0) path = encodeURI(decoded.slice(found[0].length)) + (q === -1 ? '' : path.slice(q))
-      if (path[0] !== '/') path = '/' + path
+      if (path !== '' && path[0] !== '/' && path[0] !== '?') path = '/' + path
     } else if (stripLength) {
+      // nothing left ("/v1/api" on the route /v1/api): "" — the service's own path, or "/" (upstreamPath)
       path = path.slice(stripLength)
-      if (path[0] !== '/') path = '/' + path
+      if (path !== '' && path[0] !== '/' && path[0] !== '?') path = '/' + path
     }
     if (scrubQuery !== undefined) path = scrubQuery(path)
     const upgrade = raw[kUpgrade]
@@ -412,7 +422,7 @@ export function createForwarder (opts: ForwarderOptions) {
       request.upstream = target.origin
       const started = performance.now()
       openTunnel({
-        request, upgrade, target, path: target.basePath + path, headers, timeoutMs, tunnels,
+        request, upgrade, target, path: upstreamPath(target.basePath, path), headers, timeoutMs, tunnels,
         responseHeaders: upgradeHeaders(reply),
         onUpstreamFailure: (err) => {
           const outcome = classify(err)

@@ -8,7 +8,7 @@ import type { TraceContext } from '../../src/trace-context.js'
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']
 
 /** Headers the gateway sets itself: any client-sent copy is dropped first. */
-const GATEWAY_OWNED = ['host', 'expect', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-consumer-id', 'x-consumer-tier', 'x-consumer-roles', 'x-consumer-username', 'x-consumer-custom-id', 'x-credential-identifier', 'x-anonymous-consumer', 'x-api-version', 'traceparent', 'tracestate']
+const GATEWAY_OWNED = ['host', 'expect', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-consumer-id', 'x-consumer-tier', 'x-consumer-roles', 'x-consumer-username', 'x-consumer-custom-id', 'x-credential-identifier', 'x-anonymous-consumer', 'x-consumer-groups', 'x-api-version', 'traceparent', 'tracestate']
 const OWNED = new Set(GATEWAY_OWNED)
 /**
  * Other spellings of the client's address and of the original URL, which upstreams
@@ -45,7 +45,8 @@ export interface ForwardedFacts {
 }
 
 /** Compiles the per-route request header function. */
-export function requestHeaderBuilder (transform: HeaderTransform = {}): (incoming: IncomingHttpHeaders, facts: ForwardedFacts) => OutgoingHeaders {
+export function requestHeaderBuilder (transform: HeaderTransform = {}, opts: { groupsHeader?: boolean } = {}): (incoming: IncomingHttpHeaders, facts: ForwardedFacts) => OutgoingHeaders {
+  const groupsHeader = opts.groupsHeader === true
   const drop = new Set([...HOP_BY_HOP, ...GATEWAY_OWNED, ...(transform.remove ?? []).map((h) => h.toLowerCase())])
   const dropUntrusted = new Set([...drop, ...FORWARDING_ALIASES])
   const add = Object.entries(transform.add ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const)
@@ -79,6 +80,8 @@ export function requestHeaderBuilder (transform: HeaderTransform = {}): (incomin
     for (const [k, v] of add) out[k] = v
     const consumerHeaders = facts.consumer?.headers
     for (const k in consumerHeaders) out[k] = consumerHeaders[k]!
+    // Kong's acl plugin tells the upstream the consumer's groups
+    if (groupsHeader && facts.consumer !== null && facts.consumer.roles.length > 0) out['x-consumer-groups'] = facts.consumer.roles.join(', ')
     return out
   }
 }

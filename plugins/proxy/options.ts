@@ -156,6 +156,8 @@ export const RouteSchema = Strict({
   credentials: Type.Optional(CredentialsSchema),
   /** the consumer (by id) a request without valid credentials proceeds as, instead of a 401 */
   anonymousConsumer: Type.Optional(Type.String({ minLength: 1 })),
+  /** also send the consumer's roles as X-Consumer-Groups (Kong's acl plugin header) */
+  groupsHeader: Type.Boolean({ default: false }),
   /** a consumer holding any of these roles is refused (403) */
   denyRoles: Type.Array(RoleName, { default: [] }),
   ipRestriction: Type.Optional(IpRestrictionSchema),

@@ -44,11 +44,19 @@ interface Policy {
 
 
 /** what a request is counted by (route.rateLimit.by); the consumer's key by default */
-function identityOf (block: { by?: string | undefined, byHeader?: string | undefined } | undefined): (request: FastifyRequest) => string {
+function identityOf (block: { by?: string | undefined, byHeader?: string | undefined, byPath?: string | undefined } | undefined, route: RouteConfig): (request: FastifyRequest) => string {
   switch (block?.by) {
     case 'ip': return (request) => `ip:${addressKey(request.ip)}`
-    case 'path': return (request) => `p:${request.url.split('?')[0]}`
-    case 'service': return () => 'all'
+    case 'path': {
+      const only = block.byPath
+      // with byPath: requests to that path count together, any other by client address (Kong's limit_by path)
+      if (only !== undefined) return (request) => (request.url.split('?')[0] === only ? `p:${only}` : `ip:${addressKey(request.ip)}`)
+      return (request) => `p:${request.url.split('?')[0]}`
+    }
+    case 'service': {
+      const service = `s:${route.service}`
+      return () => service
+    }
     case 'header': {
       const name = (block!.byHeader ?? 'x-forwarded-for').toLowerCase()
       // without the header, the client address counts (as in Kong)
@@ -70,12 +78,13 @@ async function rateLimit (scope: FastifyInstance, { route, limiter, config, metr
   const hitIn = (store: 'shared' | 'local' | undefined): Hit => store === 'local'
     ? (key, limit, windowMs) => limiter.hitLocal(key, limit, windowMs)
     : (key, limit, windowMs) => limiter.hit(key, limit, windowMs)
+  const refundIn = (store: 'shared' | 'local' | undefined) => (key: string, windowMs: number) => limiter.refund(key, windowMs, store === 'local')
   // consumers with limits of their own on this route (Kong's consumer-scoped rate-limiting)
   const overrides = new Map<string, onRequestHookHandler>()
   for (const [id, own] of Object.entries(block?.consumers ?? {})) {
-    overrides.set(id, multiWindowHook({ route, windows: own.windows, keyScope: `r:${own.counter ?? `${route.name}~${id}`}:`, identity: identityOf(own), hit: hitIn(own.store), showHeaders: own.hideHeaders !== true, metrics }))
+    overrides.set(id, multiWindowHook({ route, windows: own.windows, keyScope: `r:${own.counter ?? `${route.name}~${id}`}:`, identity: identityOf(own, route), hit: hitIn(own.store), refund: refundIn(own.store), showHeaders: own.hideHeaders !== true, metrics }))
   }
-  const base = routeHook(route, config, metrics, hitIn)
+  const base = routeHook(route, config, metrics, hitIn, refundIn)
   if (overrides.size === 0) {
     if (base !== undefined) scope.addHook('onRequest', base)
     return
@@ -88,18 +97,18 @@ async function rateLimit (scope: FastifyInstance, { route, limiter, config, metr
 }
 
 /** the route's own limits, or the consumer's global ones (undefined: not limited) */
-function routeHook (route: RouteConfig, config: RateLimitConfig, metrics: Pick<GatewayMetrics, 'rateLimit'>, hitIn: (store: 'shared' | 'local' | undefined) => Hit): onRequestHookHandler | undefined {
+function routeHook (route: RouteConfig, config: RateLimitConfig, metrics: Pick<GatewayMetrics, 'rateLimit'>, hitIn: (store: 'shared' | 'local' | undefined) => Hit, refundIn: (store: 'shared' | 'local' | undefined) => (key: string, windowMs: number) => void): onRequestHookHandler | undefined {
   const effective = effectiveRateLimit(route, config)
   if (!effective.enabled) return undefined
   const own = effective.source === 'route'
   const block = route.rateLimit
   // g: the consumer's global window; r:<route>: a route's own (route names are [A-Za-z0-9._-]), or a counter several routes share
   const keyScope = block?.counter !== undefined ? `r:${block.counter}:` : own ? `r:${route.name}:` : 'g:'
-  const identity = identityOf(block)
+  const identity = identityOf(block, route)
   const hit = hitIn(block?.store)
   const showHeaders = block?.hideHeaders !== true
   if (effective.windows !== undefined) {
-    return multiWindowHook({ route, windows: effective.windows, keyScope, identity, hit, showHeaders, metrics })
+    return multiWindowHook({ route, windows: effective.windows, keyScope, identity, hit, refund: refundIn(block?.store), showHeaders, metrics })
   }
   const policies = {} as Record<Tier, Policy>
   for (const tier of TIERS) {

@@ -89,6 +89,13 @@ export class RateLimiter {
     })
   }
 
+  /** takes back a request `hit` counted (another of the route's windows refused it), in the store that counted it */
+  refund (key: string, windowMs: number, local = false): void {
+    const now = this.now()
+    if (local || this.shared === null || this.down) this.memory.refund(key, windowMs, now)
+    else this.shared.refund(key, windowMs, now)
+  }
+
   /** this instance's own count, Redis or not (a route's store: local) */
   hitLocal (key: string, limit: number, windowMs: number): Decision {
     return this.memory.hit(key, limit, windowMs, this.now())

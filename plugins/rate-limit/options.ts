@@ -34,6 +34,7 @@ const ConsumerRateLimitSchema = Strict({
   counter: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._~-]{1,128}$' })),
   by: Type.Optional(CountedBy),
   byHeader: Type.Optional(HeaderName),
+  byPath: Type.Optional(Type.String({ pattern: '^/' })),
   hideHeaders: Type.Optional(Type.Boolean()),
   store: Type.Optional(Store)
 })
@@ -55,6 +56,8 @@ export const RouteRateLimitSchema = Strict({
   by: Type.Optional(CountedBy),
   /** with by: header */
   byHeader: Type.Optional(HeaderName),
+  /** with by: path: only requests to this exact path count together; others count by client address */
+  byPath: Type.Optional(Type.String({ pattern: '^/', description: 'a path starting with "/"' })),
   /** no rate-limit headers on responses (429s keep Retry-After) */
   hideHeaders: Type.Optional(Type.Boolean()),
   /** local: this instance's own count, even when Redis is configured */

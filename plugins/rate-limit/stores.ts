@@ -6,6 +6,8 @@ import { windowOf, admits, describe, type Decision } from './sliding-window.js'
 export interface WindowStore {
   /** Counts one request against `key` when it fits under `limit` per `windowMs`. */
   hit (key: string, limit: number, windowMs: number, now: number): Decision | Promise<Decision>
+  /** Takes back one request counted at `now` (another window refused it). */
+  refund (key: string, windowMs: number, now: number): void
 }
 
 interface Entry { index: number, previous: number, current: number, windowMs: number }
@@ -44,6 +46,11 @@ export class MemoryWindowStore implements WindowStore {
     return describe(allowed, entry, elapsed, windowMs, limit)
   }
 
+  refund (key: string, windowMs: number, now: number): void {
+    const entry = this.entries.get(`${windowMs}:${key}`)
+    if (entry !== undefined && entry.index === windowOf(now, windowMs).index && entry.current > 0) entry.current--
+  }
+
   /** Drops keys idle for two windows or more (their counts no longer matter). */
   sweep (now: number): void {
     for (const [key, entry] of this.entries) {
@@ -76,6 +83,13 @@ if admitted == 0 then return {0, current, previous} end
 current = redis.call('INCRBY', KEYS[1], admitted)
 if current == admitted then redis.call('PEXPIRE', KEYS[1], window * 2) end
 return {admitted, current, previous}
+`
+
+// the refund: one less in the current window, never below zero (the key may have expired)
+const REFUND_LUA = `
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current > 0 then return redis.call('DECR', KEYS[1]) end
+return 0
 `
 
 type SlidingWindowCommand = (current: string, previous: string, limit: number, windowMs: number, elapsed: number, n: number) => Promise<[number, number, number]>
@@ -134,8 +148,19 @@ export class RedisWindowStore implements WindowStore {
   /** @param timeoutMs a decision not answered within this (from the end of its turn) is a Redis failure */
   constructor (redis: Redis, private readonly prefix: string, private readonly timeoutMs = 200) {
     if (!('healthpaySlidingWindow' in redis)) redis.defineCommand('healthpaySlidingWindow', { numberOfKeys: 2, lua: SLIDING_WINDOW_LUA })
+    if (!('healthpayRefund' in redis)) redis.defineCommand('healthpayRefund', { numberOfKeys: 1, lua: REFUND_LUA })
     const command = (redis as unknown as Record<string, SlidingWindowCommand>).healthpaySlidingWindow!
     this.run = command.bind(redis)
+    const refund = (redis as unknown as Record<string, (key: string) => Promise<unknown>>).healthpayRefund!
+    this.runRefund = refund.bind(redis)
+  }
+
+  private readonly runRefund: (key: string) => Promise<unknown>
+
+  refund (key: string, windowMs: number, now: number): void {
+    const { index } = windowOf(now, windowMs)
+    // best effort: a refund lost to a Redis failure leaves one request too many counted
+    this.runRefund(`${this.prefix}rl:{${key}}:${windowMs}:${index}`).catch(() => {})
   }
 
   hit (key: string, limit: number, windowMs: number, now: number): Promise<Decision> {

@@ -16,6 +16,8 @@ export interface MultiWindowOptions {
   keyScope: string
   identity: (request: FastifyRequest) => string
   hit: (key: string, limit: number, windowMs: number) => Decision | Promise<Decision>
+  /** takes back a counted request (windows that admitted a request another window refused) */
+  refund: (key: string, windowMs: number) => void
   showHeaders: boolean
   metrics: Pick<GatewayMetrics, 'rateLimit'>
 }
@@ -27,7 +29,7 @@ export interface MultiWindowOptions {
  * window with the fewest requests left.
  */
 export function multiWindowHook (opts: MultiWindowOptions): onRequestHookHandler {
-  const { route, keyScope, identity, hit, showHeaders } = opts
+  const { route, keyScope, identity, hit, refund, showHeaders } = opts
   const windows = opts.windows.map((w, i) => {
     const name = w.name === undefined ? `${route.name}-${i}` : `${route.name}-${w.name.toLowerCase()}`
     return {
@@ -42,13 +44,22 @@ export function multiWindowHook (opts: MultiWindowOptions): onRequestHookHandler
   const policyHeader = windows.map((w) => w.policyHeader).join(', ')
   const decisionsBy = Object.fromEntries(TIERS.map((tier) => [tier, opts.metrics.rateLimit(tier)])) as unknown as Record<Tier, Decisions>
 
-  const apply = (request: FastifyRequest, reply: FastifyReply, results: Decision[], done: HookHandlerDoneFunction) => {
+  const apply = (request: FastifyRequest, reply: FastifyReply, key: string, results: Decision[], done: HookHandlerDoneFunction) => {
     let tightest = 0
     let refused: number | undefined
     results.forEach((d, i) => {
       if (d.remaining < results[tightest]!.remaining) tightest = i
       if (!d.allowed && (refused === undefined || d.retryAfterMs > results[refused]!.retryAfterMs)) refused = i
     })
+    // a refused request counts nowhere (as in Kong): the windows that admitted it take it back
+    if (refused !== undefined) {
+      results.forEach((d, i) => {
+        if (!d.allowed) return
+        const w = windows[i]!
+        refund(key + w.suffix, w.windowMs)
+        results[i] = { ...d, remaining: Math.min(w.max, d.remaining + 1) }
+      })
+    }
     const chosen = refused ?? tightest
     const d = results[chosen]!
     const reset = seconds(d.allowed ? d.resetMs : d.retryAfterMs)
@@ -82,6 +93,6 @@ export function multiWindowHook (opts: MultiWindowOptions): onRequestHookHandler
     settle(() => {
       const results = windows.map((w) => hit(key + w.suffix, w.max, w.windowMs))
       return results.some((r) => r instanceof Promise) ? Promise.all(results) : results as Decision[]
-    }, (results) => apply(request, reply, results, done), done)
+    }, (results) => apply(request, reply, key, results, done), done)
   }
 }

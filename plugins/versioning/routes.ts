@@ -54,7 +54,7 @@ const shadowsGateway = (prefix: string): boolean => {
   const p = prefix.toLowerCase()
   const slash = p.indexOf('/', 1)
   const head = slash === -1 ? p : p.slice(0, slash)
-  return RESERVED.includes(head) || p.startsWith('/admin')
+  return RESERVED.includes(head) || head === '/admin'
 }
 
 /**

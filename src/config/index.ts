@@ -68,6 +68,9 @@ interface ResolveContext {
 
 function resolve (input: Record<string, unknown>, ctx: ResolveContext): GatewayConfig {
   // services merge by name over the defaults; routes replace the defaults wholesale
+  if (input.services !== undefined && !isPlainObject(input.services)) {
+    ctx.problems.push(`${keyLabel('/services', ctx)}: got ${Array.isArray(input.services) ? 'a list' : preview(input.services)}, expected a mapping of service name → { targets, ... }${Array.isArray(input.services) ? ' (a Kong file needs its _format_version line)' : ''}`)
+  }
   const services = isPlainObject(input.services) ? input.services : {}
   input.services = ctx.builtInServices === false ? { ...services } : { ...defaultServices(), ...services }
   if (input.routes === undefined) input.routes = defaultRoutes()

@@ -71,7 +71,7 @@ t.test('bad YAML is reported with its line and column', async (t) => {
 
 t.test('an unknown key is named with the keys that are allowed', async (t) => {
   const file = write(t, 'routes:\n  - prefix: /v1/x\n    service: command\n    stripPrefx: true\n')
-  t.same(configProblems({ GATEWAY_CONFIG: file }), [`routes[0].stripPrefx (in ${file}): unknown key, expected one of: name, prefix, versioned, methods, match, service, stripPrefix, preserveHost, websocket, auth, roles, hideCredentials, credentials, anonymousConsumer, denyRoles, ipRestriction, bodyLimitBytes, cors, rateLimit, fallback, headers, validate, timeoutMs, versions`])
+  t.same(configProblems({ GATEWAY_CONFIG: file }), [`routes[0].stripPrefx (in ${file}): unknown key, expected one of: name, prefix, versioned, methods, match, service, stripPrefix, preserveHost, websocket, auth, roles, hideCredentials, credentials, anonymousConsumer, groupsHeader, denyRoles, ipRestriction, bodyLimitBytes, cors, rateLimit, fallback, headers, validate, timeoutMs, versions`])
   const top = write(t, 'servers: {}\n')
   t.match(configProblems({ GATEWAY_CONFIG: top })[0], /^servers \(in .*\): unknown key, expected one of: server, redis, jwt/)
 })

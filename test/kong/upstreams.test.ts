@@ -8,7 +8,7 @@ import t from 'tap'
 import http from 'node:http'
 import { once } from 'node:events'
 import { startUpstream, echo, call, until, answeredBy, type Upstream, type UpstreamHandler } from '../helpers.js'
-import { startKongGateway } from './helpers.js'
+import { startKongGateway, kongProblems } from './helpers.js'
 
 const ADMIN_TOKEN = 'kong-upstreams-admin-token-0123456789'
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` }
@@ -357,7 +357,8 @@ services:
     if (before.get(k) === victim) t.not(during.get(k), victim, `${k} moved off the stopped target ${victim}`)
     else t.equal(during.get(k), before.get(k), `${k} stays on ${before.get(k)}`)
   }
-  t.ok(new Set([...keys].filter((k) => before.get(k) === victim).map((k) => during.get(k))).size >= 1)
+  const survivors = names.filter((n) => n !== victim)
+  t.same(new Set(keys.filter((k) => before.get(k) === victim).map((k) => during.get(k))), new Set(survivors), `the keys of ${victim} spread over both remaining targets`)
 
   // the same address again: healthy after a successful check, and its keys come back
   const revived = await startUpstream(t, echo(victim), { port })
@@ -505,4 +506,46 @@ services:
   t.equal(res.status, 200, 'seven 500s in a row do not eject the only target')
   t.equal(answeredBy(res), 'plain')
   t.equal(plain.requests.at(-1)!.url, '/ok')
+})
+
+t.test('healthchecks.active.type: tcp is not silently turned into an HTTP check of "/"', async (t) => {
+  // an API whose "/" is a 404, as most are: a TCP check (Kong) only connects
+  const api = await startUpstream(t, (req, res, body) => {
+    if (req.url === '/') { res.statusCode = 404; res.end(); return }
+    echo('api')(req, res, body)
+  })
+  let clockChecks = 0
+  const clock = await startUpstream(t, echo('clock'), { health: () => { clockChecks++; return 200 } })
+  const yaml = `
+_format_version: "3.0"
+upstreams:
+  - name: tcp-checked
+    healthchecks:
+      active:
+        type: tcp
+        healthy: { interval: 0.05, successes: 1 }
+        unhealthy: { interval: 0.05, tcp_failures: 1 }
+    targets: [{ target: ${hostPort(api)} }]
+  - name: clock
+    healthchecks:
+      active:
+        http_path: /health
+        healthy: { interval: 0.05 }
+        unhealthy: { interval: 0.05 }
+    targets: [{ target: ${hostPort(clock)} }]
+services:
+  - { name: tcp-checked, host: tcp-checked, routes: [{ paths: [/tcp] }] }
+  - { name: clock, host: clock, routes: [{ paths: [/clock] }] }
+`
+  // either start-up says the TCP check is not supported, or the target, which accepts
+  // connections, stays in
+  const problems = kongProblems(t, yaml)
+  if (problems.length > 0) {
+    t.match(problems.join('\n'), /upstreams\[0\]\.healthchecks\.active\.type/, 'the unsupported check type is named')
+    return
+  }
+  const gw = await startKongGateway(t, yaml)
+  await until(() => clockChecks >= 5, 5000, 'several check rounds')
+  const res = await call(`${gw.url}/tcp/things`)
+  t.equal(res.status, 200, 'a target that accepts TCP connections passes a TCP health check')
 })

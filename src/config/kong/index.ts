@@ -38,13 +38,14 @@ const LOOKS_LIKE_REGEX = /[^A-Za-z0-9._~/%-]/
 interface Upstream { id: string | undefined, targets: Obj[], service: Obj, path: string }
 interface PluginInstance { name: string, config: Obj, path: string, service?: string, route?: string, consumer?: string }
 interface KongService { key: string, name: string, id?: string, path: string, obj: Obj }
-interface KongRoute { name: string, id?: string, service: KongService | undefined, path: string, obj: Obj }
+interface KongRoute { name: string, id?: string, service: KongService | undefined, path: string, obj: Obj, reported?: boolean }
 
 export function translateKong (doc: Obj, opts: { lenient: boolean, label: string }): KongTranslation {
   const report = new KongReport(opts.lenient, opts.label)
   const version = String(doc._format_version)
   if (!KONG_FORMAT_VERSIONS.includes(version)) {
-    report.invalid('_format_version', `${preview(doc._format_version)} is not a Kong declarative format this gateway reads (${KONG_FORMAT_VERSIONS.map((v) => `"${v}"`).join(', ')})`)
+    const hint = typeof doc._format_version === 'number' ? ' — write it quoted, _format_version: "3.0" (YAML reads 3.0 unquoted as the number 3)' : ''
+    report.invalid('_format_version', `${preview(doc._format_version)} is not a Kong declarative format this gateway reads (${KONG_FORMAT_VERSIONS.map((v) => `"${v}"`).join(', ')})${hint}`)
     throw new KongConfigError(report.problems)
   }
   checkFields(report, doc, '', TOP_LEVEL)
@@ -110,7 +111,7 @@ export function translateKong (doc: Obj, opts: { lenient: boolean, label: string
     const ref = refOf(r.service)
     const service = findService(ref)
     if (ref !== undefined && service === undefined) report.invalid(`${at}.service`, `${preview(r.service)} is not a service in this file`)
-    routes.push(kongRoute(r, at, service, routes.length))
+    routes.push({ ...kongRoute(r, at, service, routes.length), reported: ref !== undefined && service === undefined })
   })
   for (const route of routes) collectPlugins(route.obj.plugins, `${route.path}.plugins`, { route: route.name })
   collectPlugins(doc.plugins, 'plugins', {})
@@ -158,7 +159,7 @@ export function translateKong (doc: Obj, opts: { lenient: boolean, label: string
   const names = new Set<string>()
   for (const route of routes) {
     if (route.service === undefined) {
-      report.unsupported(route.path, 'a route without a service is not supported (it has nowhere to proxy to)')
+      if (route.reported !== true) report.unsupported(route.path, 'a route without a service is not supported (it has nowhere to proxy to)')
       continue
     }
     const drafts = translateRoute(report, route, legacyPaths, names)
@@ -238,29 +239,43 @@ function upstreamSettings (report: KongReport, u: Obj, at: string): Obj {
   } else if (algorithm !== 'round-robin') report.unsupported(`${at}.algorithm`, `the ${preview(algorithm)} algorithm is not supported (round-robin, least-connections, consistent-hashing are)`)
   else settings.loadBalancing = 'round-robin'
   const checks = isObj(u.healthchecks) ? u.healthchecks : {}
+  checkFields(report, checks, `${at}.healthchecks`, ['active', 'passive'], { threshold: 0 })
   const active = isObj(checks.active) ? checks.active : {}
   const healthy = isObj(active.healthy) ? active.healthy : {}
   const unhealthy = isObj(active.unhealthy) ? active.unhealthy : {}
+  const passiveChecks = isObj(checks.passive) ? checks.passive : {}
+  const passive = isObj(passiveChecks.unhealthy) ? passiveChecks.unhealthy : {}
+  checkFields(report, active, `${at}.healthchecks.active`, ['healthy', 'unhealthy', 'http_path', 'timeout', 'type'], { concurrency: 10, https_verify_certificate: true })
+  checkFields(report, healthy, `${at}.healthchecks.active.healthy`, ['interval', 'successes'], { http_statuses: [200, 302] })
+  checkFields(report, unhealthy, `${at}.healthchecks.active.unhealthy`, ['interval', 'http_failures', 'tcp_failures', 'timeouts'], { http_statuses: [429, 404, 500, 501, 502, 503, 504, 505] })
+  checkFields(report, passiveChecks, `${at}.healthchecks.passive`, ['healthy', 'unhealthy'], { type: 'http' })
+  if (isObj(passiveChecks.healthy)) checkFields(report, passiveChecks.healthy, `${at}.healthchecks.passive.healthy`, ['successes'], { http_statuses: [200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 306, 307, 308] })
+  checkFields(report, passive, `${at}.healthchecks.passive.unhealthy`, ['http_failures', 'tcp_failures', 'timeouts'], { http_statuses: [429, 500, 503] })
+  const type = active.type ?? 'http'
   const intervals = [healthy.interval, unhealthy.interval].filter((v): v is number => typeof v === 'number' && v > 0)
   const num = (v: unknown) => (typeof v === 'number' && v > 0 ? v : undefined)
-  if (intervals.length > 0) {
+  if (intervals.length > 0 && type !== 'http' && type !== 'https') {
+    report.unsupported(`${at}.healthchecks.active.type`, `active health checks of type ${preview(type)} are not supported (http and https are: a GET of http_path)`)
+    settings.healthCheck = { enabled: false }
+  } else if (intervals.length > 0) {
+    const failures = [unhealthy.http_failures, unhealthy.tcp_failures, unhealthy.timeouts].map(num).filter((v): v is number => v !== undefined)
     settings.healthCheck = {
       enabled: true,
       path: typeof active.http_path === 'string' ? active.http_path : '/',
-      intervalMs: Math.round(Math.min(...intervals) * 1000),
-      timeoutMs: Math.round((num(active.timeout) ?? 1) * 1000),
-      healthyThreshold: Math.min(num(healthy.successes) ?? 2, 100),
-      unhealthyThreshold: Math.min(Math.min(...[unhealthy.http_failures, unhealthy.tcp_failures, unhealthy.timeouts].map(num).filter((v): v is number => v !== undefined), 100) || 2, 100)
+      intervalMs: Math.max(1, Math.round(Math.min(...intervals) * 1000)),
+      timeoutMs: Math.max(1, Math.round((num(active.timeout) ?? 1) * 1000)),
+      healthyThreshold: Math.min(Math.max(1, Math.round(num(healthy.successes) ?? 2)), 100),
+      unhealthyThreshold: failures.length > 0 ? Math.min(Math.max(1, Math.round(Math.min(...failures))), 100) : 2
     }
   } else {
     settings.healthCheck = { enabled: false }
   }
-  const passive = isObj(checks.passive) && isObj(checks.passive.unhealthy) ? checks.passive.unhealthy : {}
   const http5xx = num(passive.http_failures)
-  const connection = num(passive.tcp_failures) ?? num(passive.timeouts)
+  const connectionCounts = [passive.tcp_failures, passive.timeouts].map(num).filter((v): v is number => v !== undefined)
+  const connection = connectionCounts.length > 0 ? Math.min(...connectionCounts) : undefined
   settings.passiveHealth = http5xx === undefined && connection === undefined
     ? { enabled: false }
-    : { enabled: true, consecutive5xx: Math.min(http5xx ?? 1000, 1000), consecutiveFailures: Math.min(connection ?? 1000, 1000) }
+    : { enabled: true, consecutive5xx: Math.min(Math.round(http5xx ?? 1000), 1000), consecutiveFailures: Math.min(Math.round(connection ?? 1000), 1000) }
   return settings
 }
 
@@ -301,6 +316,7 @@ function translateService (report: KongReport, s: Obj, at: string, upstreams: Ma
     Object.assign(service, upstream.service)
     const weights: number[] = []
     const targets: Obj[] = []
+    const addresses = new Set<string>()
     for (const t of upstream.targets) {
       const tPath = String(t._path)
       checkFields(report, t, tPath, ['target', 'weight', 'upstream', '_path'])
@@ -309,6 +325,8 @@ function translateService (report: KongReport, s: Obj, at: string, upstreams: Ma
       if (weight === 0) continue // Kong: a disabled target
       const address = typeof t.target === 'string' ? targetAddress(t.target) : undefined
       if (address === undefined) { report.invalid(`${tPath}.target`, `expected "host:port", got ${preview(t.target)}`); continue }
+      if (addresses.has(address)) { report.invalid(`${tPath}.target`, `${preview(t.target)} is already a target of this upstream (Kong refuses duplicates too)`); continue }
+      addresses.add(address)
       targets.push({ url: `${String(protocol)}://${address}${basePath}`, weight })
       weights.push(weight)
     }
@@ -385,8 +403,15 @@ function translateRoute (report: KongReport, route: KongRoute, legacyPaths: bool
       if (Object.keys(headers).length > 0) match.headers = headers
     }
   }
+  // Kong's route priority, highest first: how many kinds of condition (methods, hosts,
+  // headers), plain hosts only over wildcards, regex paths over prefixes, more headers,
+  // then regex_priority. Among routes one request matches on one prefix the highest
+  // wins (src/route-match.ts).
   const categories = (base.methods ? 1 : 0) + (match.hosts ? 1 : 0) + (match.headers ? 1 : 0)
-  const regexPriority = typeof r.regex_priority === 'number' ? Math.max(-49_999, Math.min(49_999, Math.trunc(r.regex_priority))) : 0
+  const plainHostsOnly = Array.isArray(match.hosts) && (match.hosts as string[]).every((h) => !h.includes('*'))
+  const headerCount = Math.min(Object.keys((match.headers as Obj | undefined) ?? {}).length, 99)
+  const regexPriority = typeof r.regex_priority === 'number' ? Math.max(-49_999_999, Math.min(49_999_999, Math.trunc(r.regex_priority))) : 0
+  const priorityOf = (isRegex: boolean) => categories * 1e12 + (plainHostsOnly ? 1e11 : 0) + (isRegex ? 1e10 : 0) + headerCount * 1e8 + (isRegex ? regexPriority + 5e7 : 0)
   const paths = strings(report, r.paths ?? [], `${at}.paths`)
   if (paths.length === 0) paths.push('/')
   const drafts: Obj[] = []
@@ -411,8 +436,10 @@ function translateRoute (report: KongReport, route: KongRoute, legacyPaths: bool
       if (!PREFIX.test(raw)) { report.invalid(pathAt, `expected a path starting with "/" (letters, digits and - . _ ~ ! $ & ' ( ) * + , ; = : @ % /), got ${preview(raw)}`); return }
       prefix = raw.length > 1 ? raw.replace(/\/+$/, '') || '/' : '/'
     }
-    if (Object.keys(own).length > 0) {
-      own.priority = categories * 100_000 + (isRegex ? 50_000 + regexPriority : 0)
+    // a route with methods gets a match too (with no other condition it always holds):
+    // it can then share its prefix with a route without methods, which takes the rest
+    if (Object.keys(own).length > 0 || base.methods !== undefined) {
+      own.priority = priorityOf(isRegex)
       draft.match = own
     }
     draft.prefix = prefix

@@ -86,9 +86,11 @@ const acl: Translator = (config, path, _scope, ctx) => {
   const allow = strings(ctx.report, config.allow ?? config.whitelist ?? [], `${path}.config.allow`)
   const deny = strings(ctx.report, config.deny ?? config.blacklist ?? [], `${path}.config.deny`)
   if (allow.length === 0 && deny.length === 0) ctx.report.invalid(`${path}.config`, 'an acl plugin needs allow or deny groups')
+  const groupsHeader = config.hide_groups_header !== true
   return (route) => {
     if (allow.length > 0) route.roles = allow
     if (deny.length > 0) route.denyRoles = deny
+    route.groupsHeader = groupsHeader
     route.aclNeedsAuth = true
   }
 }
@@ -117,7 +119,7 @@ function redisUrlOf (config: Obj): string | undefined {
 const REDIS_FIELDS = ['redis', 'redis_host', 'redis_port', 'redis_password', 'redis_username', 'redis_database', 'redis_ssl', 'redis_ssl_verify', 'redis_server_name', 'redis_timeout', 'redis_connect_timeout', 'redis_read_timeout', 'redis_send_timeout', 'redis_keepalive_pool_size', 'redis_keepalive_backlog', 'redis_sentinel_master', 'redis_sentinel_role', 'redis_sentinel_addresses', 'redis_cluster_addresses', 'redis_sentinel_username', 'redis_sentinel_password', 'redis_cluster_max_redirections', 'redis_connection_is_proxied']
 
 const rateLimiting: Translator = (config, path, scope, ctx) => {
-  checkFields(ctx.report, config, `${path}.config`, ['second', 'minute', 'hour', 'day', 'month', 'year', 'limit_by', 'header_name', 'policy', 'fault_tolerant', 'hide_client_headers', 'sync_rate', ...REDIS_FIELDS], { error_code: 429, error_message: 'API rate limit exceeded', retry_after_jitter_max: 0 })
+  checkFields(ctx.report, config, `${path}.config`, ['second', 'minute', 'hour', 'day', 'month', 'year', 'limit_by', 'header_name', 'path', 'policy', 'fault_tolerant', 'hide_client_headers', 'sync_rate', ...REDIS_FIELDS], { error_code: 429, error_message: 'API rate limit exceeded', retry_after_jitter_max: 0 })
   const windows: Obj[] = []
   for (const [unit, ms] of UNITS) {
     const max = config[unit]
@@ -135,7 +137,8 @@ const rateLimiting: Translator = (config, path, scope, ctx) => {
   const limitBy = typeof config.limit_by === 'string' ? config.limit_by : 'consumer'
   const by = LIMIT_BY[limitBy]
   if (by === undefined) ctx.report.unsupported(`${path}.config.limit_by`, `limit_by ${preview(limitBy)} is not supported (consumer, credential, ip, service, header, path are)`)
-  if (limitBy === 'path' && typeof config.path === 'string') ctx.report.unsupported(`${path}.config.path`, 'limit_by path with a fixed path is not supported (every request path is counted apart)')
+  const fixedPath = typeof config.path === 'string' ? config.path : undefined
+  if (limitBy === 'path' && (fixedPath === undefined || !fixedPath.startsWith('/'))) ctx.report.invalid(`${path}.config.path`, 'limit_by path needs path: the path whose requests count together (as in Kong)')
   const header = typeof config.header_name === 'string' ? config.header_name : undefined
   if (limitBy === 'header' && header === undefined) ctx.report.invalid(`${path}.config.header_name`, 'limit_by header needs header_name')
   const policy = typeof config.policy === 'string' ? config.policy : 'local'
@@ -153,8 +156,9 @@ const rateLimiting: Translator = (config, path, scope, ctx) => {
   else ctx.global.failOpen ??= path
   // Kong keys counters by the plugin's own scope: a global plugin's count spans every route
   const counter = scope.kind === 'global' ? 'kong-global' : `kong-${scope.kind}-${scope.name}`.slice(0, scope.kind === 'consumer' ? 128 : 64)
-  const block: Obj = { windows, counter, by: by ?? 'consumer', store: policy === 'local' ? 'local' : 'shared' }
+  const block: Obj = { windows, counter, by: by ?? 'consumer', store: policy === 'redis' ? 'shared' : 'local' }
   if (limitBy === 'header' && header !== undefined) block.byHeader = header
+  if (limitBy === 'path' && fixedPath?.startsWith('/') === true) block.byPath = fixedPath
   if (config.hide_client_headers === true) block.hideHeaders = true
   return (route) => { route.rateLimit = { ...block } }
 }

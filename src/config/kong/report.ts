@@ -80,7 +80,8 @@ export function safeName (name: string, max = 64): string {
 export function list (report: KongReport, value: unknown, path: string): unknown[] {
   if (value === undefined || value === null) return []
   if (!Array.isArray(value)) {
-    report.invalid(path, `expected a list, got ${preview(value)}`)
+    // the type only: a list in the wrong shape may be a credential (keyauth_credentials: my-key)
+    report.invalid(path, `expected a list, got ${isObj(value) ? 'an object' : `a ${typeof value}`}`)
     return []
   }
   return value
