@@ -36,6 +36,18 @@ function hostName (header: string | undefined): string {
   return colon === -1 ? host : host.slice(0, colon)
 }
 
+/**
+ * A request target's path as a route regex sees it: without the query, percent-decoded
+ * (left as sent when it does not decode). The forwarder strips regex matches from it too.
+ */
+export function decodedPath (url: string): { path: string, decoded: string, query: string } {
+  const q = url.indexOf('?')
+  const path = q === -1 ? url : url.slice(0, q)
+  let decoded = path
+  try { decoded = decodeURI(path) } catch {}
+  return { path, decoded, query: q === -1 ? '' : url.slice(q) }
+}
+
 /** Compiles a route's conditions; throws on an invalid regular expression. */
 export function compileMatch (match: Match): Predicate {
   const tests: Predicate[] = []
@@ -55,14 +67,7 @@ export function compileMatch (match: Match): Predicate {
   }
   if (match.pathRegex !== undefined) {
     const regex = new RegExp(match.pathRegex)
-    tests.push((req) => {
-      const url = req.url ?? ''
-      const q = url.indexOf('?')
-      const path = q === -1 ? url : url.slice(0, q)
-      let decoded = path
-      try { decoded = decodeURI(path) } catch {}
-      return regex.test(decoded)
-    })
+    tests.push((req) => regex.test(decodedPath(req.url ?? '').decoded))
   }
   return (req) => tests.every((test) => test(req))
 }

@@ -20,6 +20,7 @@ import type { FailureKind } from './target.js'
 import type { RouteConfig } from './options.js'
 import { credentialCarriers } from '../auth/credentials.js'
 import { compileHashKey } from './hash-key.js'
+import { decodedPath } from '../../src/route-match.js'
 
 export interface ForwarderOptions {
   route: RouteConfig
@@ -379,19 +380,16 @@ export function createForwarder (opts: ForwarderOptions) {
     const raw = request.raw as UpgradeRequest
     let path = raw.url!
     if (stripRegex !== undefined) {
-      const q = path.indexOf('?')
-      const bare = q === -1 ? path : path.slice(0, q)
-      let decoded = bare
-      try { decoded = decodeURI(bare) } catch {}
+      const { decoded, query } = decodedPath(path)
       const found = stripRegex.exec(decoded)
-      // (matched on the decoded path, cut from it: the upstream gets the rest re-encoded as sent)
-      if (found !== null && found.index === 0) path = encodeURI(decoded.slice(found[0].length)) + (q === -1 ? '' : path.slice(q))
-      if (path !== '' && path[0] !== '/' && path[0] !== '?') path = '/' + path
+      // (matched on the decoded path, cut from it: the upstream gets the rest re-encoded)
+      if (found !== null && found.index === 0) path = encodeURI(decoded.slice(found[0].length)) + query
     } else if (stripLength) {
-      // nothing left ("/v1/api" on the route /v1/api): "" — the service's own path, or "/" (upstreamPath)
       path = path.slice(stripLength)
-      if (path !== '' && path[0] !== '/' && path[0] !== '?') path = '/' + path
     }
+    // after a strip, nothing left ("/v1/api" on the route /v1/api) stays "": the service's
+    // own path, or "/" (upstreamPath); a rest that does not start a path gets its "/"
+    if ((stripRegex !== undefined || stripLength) && path !== '' && path[0] !== '/' && path[0] !== '?') path = '/' + path
     if (scrubQuery !== undefined) path = scrubQuery(path)
     const upgrade = raw[kUpgrade]
     // only WebSocket is tunnelled: any other protocol (h2c...) would carry later
