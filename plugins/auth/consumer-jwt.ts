@@ -50,8 +50,15 @@ export class ConsumerJwtVerifier {
 
   get size (): number { return this.secrets.size }
 
-  authenticate (token: string, opts: ConsumerJwtOptions): Consumer {
-    const cacheKey = `${opts.keyClaim}\u0000${opts.verifyClaims.join(',')}\u0000${opts.maxLifetimeSeconds}\u0000${token}`
+  /** a route's verifier: the options' cache prefix and verifier shape worked out once */
+  verifierFor (opts: ConsumerJwtOptions): (token: string) => Consumer {
+    const shape = opts.verifyClaims.join(',')
+    const prefix = `${opts.keyClaim}\u0000${shape}\u0000${opts.maxLifetimeSeconds}\u0000`
+    return (token) => this.authenticate(token, opts, prefix, shape)
+  }
+
+  private authenticate (token: string, opts: ConsumerJwtOptions, prefix: string, shape: string): Consumer {
+    const cacheKey = prefix + token
     const cached = this.cache.get(cacheKey)
     if (cached !== undefined) return cached
     if (token.length > MAX_TOKEN_LENGTH) throw invalidToken('malformed', `the token is longer than ${MAX_TOKEN_LENGTH} characters`)
@@ -62,7 +69,6 @@ export class ConsumerJwtVerifier {
     const secret = this.secrets.get(keyValue)
     if (secret === undefined) throw invalidToken('unknown_kid', `no credential matches the token's "${opts.keyClaim}" claim`)
     if (alg !== secret.algorithm) throw invalidToken('algorithm', `the token's algorithm is not the one its credential uses (${secret.algorithm})`)
-    const shape = opts.verifyClaims.join(',')
     let verify = secret.verifiers.get(shape)
     if (verify === undefined) {
       verify = createVerifier({

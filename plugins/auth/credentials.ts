@@ -44,7 +44,7 @@ export function compileCredentialReader (route: RouteConfig, authenticator: Auth
   const verifyJwt = jwt === undefined
     ? undefined
     : jwt.keys === 'consumers'
-      ? (token: string) => authenticator.consumerJwt.authenticate(token, jwt)
+      ? authenticator.consumerJwt.verifierFor(jwt)
       : (token: string) => authenticator.jwt.authenticate(token)
 
   // Kong's order: query, cookies, headers; two different tokens are refused, not guessed between
