@@ -175,7 +175,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   const hub = new EventHub({ log: events, config: config.websocket, metrics: metrics.websocket, logger: wsLog })
   const tail = new StreamTail({ log: events, deliver: (batch) => hub.deliver(batch), logger: wsLog, blockMs: EVENT_BLOCK_MS })
   const rateLimiter = config.rateLimit.enabled
-    ? new RateLimiter({ redis, keyPrefix: config.redis.keyPrefix, failMode: config.rateLimit.failMode, log: app.log, now: deps.now })
+    ? new RateLimiter({ redis, keyPrefix: config.redis.keyPrefix, failMode: config.rateLimit.failMode, leaseMax: config.rateLimit.leaseMax, log: app.log, now: deps.now })
     : null
   const defaultRetires = versions.deprecations.get(config.versioning.defaultVersion)
   if (defaultRetires !== undefined && config.versioning.afterSunset === 'gone') {
@@ -374,7 +374,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     blocking?.disconnect()
     await tail.stop()
     authenticator.close()
-    rateLimiter?.close()
+    await rateLimiter?.close()
     await Promise.all([...services.values()].map((s) => s.close()))
     if (redis) await closeRedis(redis)
     log.info('shutdown complete')

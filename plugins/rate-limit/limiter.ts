@@ -18,6 +18,8 @@ export interface RateLimiterOptions {
   redis: Redis | null
   keyPrefix: string
   failMode: 'open' | 'closed'
+  /** see RedisWindowStoreOptions.leaseMax (0: every request asks Redis) */
+  leaseMax?: number
   log: { warn: (obj: object, msg: string) => void, info: (obj: object, msg: string) => void }
   now?: () => number
 }
@@ -45,7 +47,7 @@ export class RateLimiter {
   private readonly sweeper: NodeJS.Timeout
 
   constructor (private readonly opts: RateLimiterOptions) {
-    this.shared = opts.redis ? new RedisWindowStore(opts.redis, opts.keyPrefix) : null
+    this.shared = opts.redis ? new RedisWindowStore(opts.redis, opts.keyPrefix, { leaseMax: opts.leaseMax ?? 0 }) : null
     this.now = opts.now ?? Date.now
     this.sweeper = setInterval(() => this.memory.sweep(this.now()), 60_000)
     this.sweeper.unref()
@@ -62,7 +64,13 @@ export class RateLimiter {
     if (this.down && (now < this.localUntil || this.probing)) return this.fallback(key, limit, windowMs, now)
     const probe = this.down
     if (probe) this.probing = true
-    return this.shared.hit(key, limit, windowMs, now).then((decision) => {
+    const decided = this.shared.hit(key, limit, windowMs, now)
+    // decided from the key's lease, in this turn: Redis was not asked
+    if (!(decided instanceof Promise)) {
+      if (probe) this.probing = false
+      return decided
+    }
+    return decided.then((decision) => {
       if (probe) this.probing = false
       if (this.down) {
         this.down = false
@@ -110,7 +118,9 @@ export class RateLimiter {
     return this.memory.hit(key, limit, windowMs, now)
   }
 
-  close (): void {
+  /** stops the sweeper; the Redis store's unused leases go back (resolves once Redis has them) */
+  async close (): Promise<void> {
     clearInterval(this.sweeper)
+    await this.shared?.close()
   }
 }

@@ -11,7 +11,13 @@ export const RateLimitSchema = Strict({
   authenticated: Limit(1000),
   premium: Limit(10_000),
   windowMs: DurationMs(60_000),
-  failMode: Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open' })
+  failMode: Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open' }),
+  /**
+   * With Redis: the most requests of one busy key an instance may admit from tokens
+   * Redis counted ahead of time, without a Redis trip (also at most 1 % of the limit
+   * and 1/8 of what the key has left; 0 turns leases off). See plugins/rate-limit/stores.ts.
+   */
+  leaseMax: Type.Integer({ minimum: 0, maximum: 10_000, default: 100 })
 }, { default: {} })
 
 /** A route's own limits: counted separately from the consumer's global ones. */

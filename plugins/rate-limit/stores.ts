@@ -63,36 +63,50 @@ export class MemoryWindowStore implements WindowStore {
   }
 }
 
+/** at most this share (1/n) of what a key has left is leased to one instance at a time */
+export const LEASE_SHARE = 8
+/** how often unused leases go back to Redis: a lease lives one to two of these after its last grant */
+export const LEASE_SWEEP_MS = 500
+
 // One atomic step per key and event-loop turn: read both windows, admit as many of
 // the n requests waiting as fit, count them. KEYS[1] = current window, KEYS[2] =
-// previous; ARGV = limit, window ms, ms elapsed in the window, n. The loop is
+// previous; ARGV = limit, window ms, ms elapsed in the window, n, lease. The loop is
 // sliding-window.ts#admits applied to the n requests one after the other, written
 // in Lua, so a batch decides exactly what n single steps in a row would have.
-// Returns {admitted, current after counting, previous}.
+// Then, when asked, up to `lease` more are counted for the instance to admit on its
+// own (see RedisWindowStore): never more than an eighth of the room left after the
+// waiting requests, so near its limit a key gets no lease and every request is
+// decided here. Returns {counted (admitted + leased), current after counting, previous}.
 export const SLIDING_WINDOW_LUA = `
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local elapsed = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
+local lease = tonumber(ARGV[5] or '0')
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
 local weight = previous * (window - elapsed) / window
 local admitted = 0
 while admitted < n and weight + current + admitted + 1 <= limit do admitted = admitted + 1 end
+if lease > 0 then
+  lease = math.min(lease, math.floor((limit - weight - current - admitted) / ${LEASE_SHARE}))
+  if lease > 0 then admitted = admitted + lease end
+end
 if admitted == 0 then return {0, current, previous} end
 current = redis.call('INCRBY', KEYS[1], admitted)
 if current == admitted then redis.call('PEXPIRE', KEYS[1], window * 2) end
 return {admitted, current, previous}
 `
 
-// the refund: one less in the current window, never below zero (the key may have expired)
+// the refund: ARGV[1] less in the window, never below zero (the key may have expired)
 const REFUND_LUA = `
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if current > 0 then return redis.call('DECR', KEYS[1]) end
+local n = math.min(current, tonumber(ARGV[1] or '1'))
+if n > 0 then return redis.call('DECRBY', KEYS[1], n) end
 return 0
 `
 
-type SlidingWindowCommand = (current: string, previous: string, limit: number, windowMs: number, elapsed: number, n: number) => Promise<[number, number, number]>
+type SlidingWindowCommand = (current: string, previous: string, limit: number, windowMs: number, elapsed: number, n: number, lease: number) => Promise<[number, number, number]>
 
 export class RedisDecisionTimeout extends Error {
   constructor (ms: number) {
@@ -108,10 +122,46 @@ interface Batch {
   limit: number
   windowMs: number
   elapsed: number
+  index: number
   /** how many requests wait on this batch; the i-th (from 0) is admitted when i < admitted */
   n: number
+  /** tokens asked for beyond the waiting requests, for the key's lease */
+  lease: number
+  /** the lease they go to (its key's string) */
+  leaseKey: string
   outcome: Promise<[number, number, number]>
   settle: { resolve: (r: [number, number, number]) => void, reject: (err: Error) => void }
+}
+
+/**
+ * Requests this instance may admit for one key without asking Redis: tokens Redis
+ * has already counted in the key's window, handed to this instance in advance.
+ */
+interface Lease {
+  /** the fixed window the tokens were counted in */
+  index: number
+  limit: number
+  /** the counts Redis answered with at the last grant (after counting the grant) */
+  previous: number
+  after: number
+  /** tokens not used yet */
+  left: number
+  /** how many to ask for next time: doubles with every trip to Redis while the key is busy */
+  size: number
+  /** a background top-up is on its way */
+  refilling: boolean
+  /** cleared by every sweep, set by every grant: a lease not topped up between two sweeps goes back */
+  fresh: boolean
+}
+
+export interface RedisWindowStoreOptions {
+  /** a decision not answered within this (from the end of its turn) is a Redis failure */
+  timeoutMs?: number
+  /**
+   * The most tokens one key's lease may hold (0: no leases, every request asks Redis).
+   * A key's lease is also at most 1 % of its limit and 1/LEASE_SHARE of the room it has left.
+   */
+  leaseMax?: number
 }
 
 /**
@@ -121,15 +171,37 @@ interface Batch {
  * Requests are not sent one EVALSHA each: those for the same key that arrive in one
  * turn of the event loop (every socket read of one poll phase) wait for that turn to
  * end and go as one EVALSHA carrying their count, and the turn's EVALSHAs for all
- * keys leave in one write (ioredis auto-pipelining). A busy consumer with 50
- * requests in flight costs a few commands per turn instead of 50, and each request
- * still gets the decision it would have had alone, in arrival order. The wait is
- * the rest of the current turn (setImmediate), not a timer. ioredis loads the
- * script once and re-sends it on NOSCRIPT.
+ * keys leave in one write (ioredis auto-pipelining). Each request still gets the
+ * decision it would have had alone, in arrival order. The wait is the rest of the
+ * current turn (setImmediate), not a timer. ioredis loads the script once and
+ * re-sends it on NOSCRIPT.
+ *
+ * Leases: a key that keeps coming back (a busy consumer) also gets a few tokens
+ * counted in Redis ahead of time, which this instance spends on the key's next
+ * requests with no Redis trip and no wait: the decision is taken in the request's
+ * own turn. The lease is topped up in the background when half spent, so a busy key
+ * asks Redis once per a few dozen requests. It stays exact where it matters:
+ * - every token is counted in Redis before it is spent, so all instances together
+ *   never admit more than the limit;
+ * - a lease is at most 1/LEASE_SHARE of the room the key has left, so close to its
+ *   limit a key gets none and every request is decided by Redis, as without leases;
+ * - unused tokens go back (DECRBY) when the key goes quiet (LEASE_SWEEP_MS), when
+ *   the window rolls over, and at shutdown.
+ * What it changes: a leased token is counted when granted rather than when spent (at
+ * most a second earlier), and X-RateLimit-Remaining counts the tokens this instance
+ * holds as still available (they are, to this consumer).
  */
 export class RedisWindowStore implements WindowStore {
   private readonly run: SlidingWindowCommand
+  private readonly runRefund: (key: string, n: number) => Promise<unknown>
   private pending = new Map<string, Batch>()
+  private readonly leases = new Map<string, Lease>()
+  /** commands out that carry lease tokens (close waits for them, to give their tokens back) */
+  private readonly granting = new Set<Promise<void>>()
+  private closed = false
+  private readonly timeoutMs: number
+  private readonly leaseMax: number
+  private readonly sweeper: NodeJS.Timeout | undefined
   private readonly flush = () => {
     const batches = [...this.pending.values()]
     this.pending = new Map()
@@ -141,47 +213,154 @@ export class RedisWindowStore implements WindowStore {
     let open = batches.length
     const done = () => { if (--open === 0) clearTimeout(deadline) }
     for (const b of batches) {
-      this.run(b.current, b.previous, b.limit, b.windowMs, b.elapsed, b.n).then(b.settle.resolve, b.settle.reject).finally(done)
+      this.run(b.current, b.previous, b.limit, b.windowMs, b.elapsed, b.n, b.lease).then(b.settle.resolve, b.settle.reject).finally(done)
+      if (b.lease > 0) {
+        const granted = b.outcome.then(() => {}, () => {})
+        this.granting.add(granted)
+        void granted.finally(() => this.granting.delete(granted))
+      }
     }
   }
 
-  /** @param timeoutMs a decision not answered within this (from the end of its turn) is a Redis failure */
-  constructor (redis: Redis, private readonly prefix: string, private readonly timeoutMs = 200) {
+  constructor (redis: Redis, private readonly prefix: string, options: RedisWindowStoreOptions = {}) {
+    this.timeoutMs = options.timeoutMs ?? 200
+    this.leaseMax = options.leaseMax ?? 0
     if (!('healthpaySlidingWindow' in redis)) redis.defineCommand('healthpaySlidingWindow', { numberOfKeys: 2, lua: SLIDING_WINDOW_LUA })
     if (!('healthpayRefund' in redis)) redis.defineCommand('healthpayRefund', { numberOfKeys: 1, lua: REFUND_LUA })
     const command = (redis as unknown as Record<string, SlidingWindowCommand>).healthpaySlidingWindow!
     this.run = command.bind(redis)
-    const refund = (redis as unknown as Record<string, (key: string) => Promise<unknown>>).healthpayRefund!
+    const refund = (redis as unknown as Record<string, (key: string, n: number) => Promise<unknown>>).healthpayRefund!
     this.runRefund = refund.bind(redis)
+    if (this.leaseMax > 0) {
+      this.sweeper = setInterval(() => this.sweep(), LEASE_SWEEP_MS)
+      this.sweeper.unref()
+    }
   }
-
-  private readonly runRefund: (key: string) => Promise<unknown>
 
   refund (key: string, windowMs: number, now: number): void {
     const { index } = windowOf(now, windowMs)
-    // best effort: a refund lost to a Redis failure leaves one request too many counted
-    this.runRefund(`${this.prefix}rl:{${key}}:${windowMs}:${index}`).catch(() => {})
+    const base = `${this.prefix}rl:{${key}}:${windowMs}:`
+    const lease = this.leases.get(base)
+    // counted in Redis already: back into the lease, for this key's next request
+    if (lease !== undefined && lease.index === index) {
+      lease.left++
+      return
+    }
+    this.giveBack(base + index, 1)
   }
 
-  hit (key: string, limit: number, windowMs: number, now: number): Promise<Decision> {
+  hit (key: string, limit: number, windowMs: number, now: number): Decision | Promise<Decision> {
     const { index, elapsed } = windowOf(now, windowMs)
     const base = `${this.prefix}rl:{${key}}:${windowMs}:`
+    const lease = this.leaseMax > 0 ? this.leases.get(base) : undefined
+    if (lease !== undefined && lease.left > 0 && lease.index === index && lease.limit === limit) {
+      lease.left--
+      if (lease.left * 2 < lease.size && !lease.refilling) {
+        lease.refilling = true
+        const done = () => { lease.refilling = false }
+        this.batchFor(base, index, elapsed, limit, windowMs).outcome.then(done, done)
+      }
+      // as the client sees it: the tokens still in the lease are still its to use
+      return describe(true, { previous: lease.previous, current: lease.after - lease.left }, elapsed, windowMs, limit)
+    }
+    const batch = this.batchFor(base, index, elapsed, limit, windowMs)
+    const i = batch.n++
+    return batch.outcome.then(([counted, after, previous]) => {
+      const admitted = Math.min(counted, batch.n)
+      const allowed = i < admitted
+      // as if alone: an admitted request sees the count up to itself (not the lease's
+      // tokens), a refused one all that were counted
+      const leased = counted - admitted
+      return describe(allowed, { previous, current: allowed ? after - leased - admitted + i + 1 : after }, batch.elapsed, windowMs, limit)
+    })
+  }
+
+  /** the turn's batch for this key, created (and the key's lease asked for) by the first to need it */
+  private batchFor (base: string, index: number, elapsed: number, limit: number, windowMs: number): Batch {
     const current = base + index
     const id = `${current}:${limit}`
     let batch = this.pending.get(id)
-    if (batch === undefined) {
-      if (this.pending.size === 0) setImmediate(this.flush)
-      let settle!: Batch['settle']
-      const outcome = new Promise<[number, number, number]>((resolve, reject) => { settle = { resolve, reject } })
-      batch = { current, previous: base + (index - 1), limit, windowMs, elapsed, n: 0, outcome, settle }
-      this.pending.set(id, batch)
+    if (batch !== undefined) return batch
+    if (this.pending.size === 0) setImmediate(this.flush)
+    let settle!: Batch['settle']
+    const outcome = new Promise<[number, number, number]>((resolve, reject) => { settle = { resolve, reject } })
+    batch = { current, previous: base + (index - 1), limit, windowMs, elapsed, index, n: 0, lease: this.leaseSize(base, limit), leaseKey: base, outcome, settle }
+    this.pending.set(id, batch)
+    if (batch.lease > 0) {
+      const b = batch
+      outcome.then((result) => this.grant(b, result), () => {})
     }
-    const i = batch.n++
-    const b = batch
-    return b.outcome.then(([admitted, after, previous]) => {
-      const allowed = i < admitted
-      // as if alone: an admitted request sees the count up to itself, a refused one all that were admitted
-      return describe(allowed, { previous, current: allowed ? after - admitted + i + 1 : after }, b.elapsed, windowMs, limit)
-    })
+    return batch
+  }
+
+  /** how many tokens to lease with this trip: none the first time, then doubling up to the cap */
+  private leaseSize (base: string, limit: number): number {
+    if (this.leaseMax === 0) return 0
+    const cap = Math.min(this.leaseMax, Math.floor(limit / 100))
+    if (cap < 1) return 0
+    const lease = this.leases.get(base)
+    if (lease === undefined) {
+      this.leases.set(base, { index: -1, limit, previous: 0, after: 0, left: 0, size: 1, refilling: false, fresh: true })
+      return 0
+    }
+    const size = Math.min(cap, lease.size)
+    lease.size = Math.min(cap, size * 2)
+    lease.fresh = true
+    return size
+  }
+
+  private grant (b: Batch, [counted, after, previous]: [number, number, number]): void {
+    const lease = this.closed ? undefined : this.leases.get(b.leaseKey)
+    const leased = counted - Math.min(counted, b.n)
+    if (lease === undefined || b.index < lease.index) {
+      // swept or closed while the command was out, or a grant for a window already
+      // left behind: nothing holds these tokens, so they go back
+      if (leased > 0) this.giveBack(b.current, leased)
+      return
+    }
+    if (lease.index === b.index) {
+      lease.left += leased
+    } else {
+      // a new window: what is left of the old one's tokens goes back to it
+      if (lease.left > 0) this.giveBack(b.leaseKey + lease.index, lease.left)
+      lease.left = leased
+    }
+    lease.index = b.index
+    lease.limit = b.limit
+    lease.previous = previous
+    lease.after = after
+    lease.refilling = false
+    lease.fresh = true
+  }
+
+  /** unused tokens of keys that went quiet go back to Redis */
+  private sweep (): void {
+    for (const [base, lease] of this.leases) {
+      if (lease.fresh) {
+        lease.fresh = false
+        continue
+      }
+      if (lease.refilling) continue
+      this.leases.delete(base)
+      if (lease.left > 0) this.giveBack(base + lease.index, lease.left)
+    }
+  }
+
+  private giveBack (key: string, n: number): Promise<unknown> {
+    // best effort: tokens lost to a Redis failure stay counted until their window ends
+    return this.runRefund(key, n).catch(() => {})
+  }
+
+  /** every unused token goes back; resolves when Redis has taken them (or failed to) */
+  async close (): Promise<void> {
+    if (this.sweeper !== undefined) clearInterval(this.sweeper)
+    this.closed = true
+    // the turn's batches go now, and the leases they carry come back before the rest go
+    if (this.pending.size > 0) this.flush()
+    await Promise.all([...this.granting])
+    const back: Array<Promise<unknown>> = []
+    for (const [base, lease] of this.leases) if (lease.left > 0) back.push(this.giveBack(base + lease.index, lease.left))
+    this.leases.clear()
+    await Promise.all(back)
   }
 }

@@ -85,6 +85,7 @@ export const ENV_BINDINGS: ReadonlyArray<readonly [string, string, Parser]> = [
   ['RATE_LIMIT_PREMIUM', '/rateLimit/premium', integer],
   ['RATE_LIMIT_WINDOW_MS', '/rateLimit/windowMs', integer],
   ['RATE_LIMIT_FAIL_MODE', '/rateLimit/failMode', text],
+  ['RATE_LIMIT_LEASE_MAX', '/rateLimit/leaseMax', integer],
   ['BREAKER_ERROR_THRESHOLD', '/breaker/errorThreshold', decimal],
   ['BREAKER_WINDOW_MS', '/breaker/windowMs', integer],
   ['BREAKER_MIN_REQUESTS', '/breaker/minRequests', integer],

@@ -2,7 +2,7 @@
 // serializer is the line pino itself writes, and standard output is buffered for one
 // event-loop turn only — lines show up while the process runs, and none is lost when
 // it exits right after logging.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
@@ -16,7 +16,7 @@ import { logRequest } from '../../src/logging.js'
 const logging = pathToFileURL(resolve('dist/src/logging.js')).href
 
 /** runs `body` (ESM, with stdoutDestination imported) in a child; resolves with its stdout lines as they arrive */
-function child (t: Tap.Test, body: string) {
+function child (t: Test, body: string) {
   const dir = mkdtempSync(join(tmpdir(), 'gw-log-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'child.mjs')
@@ -32,7 +32,6 @@ function child (t: Tap.Test, body: string) {
   })
   return { proc, lines }
 }
-declare namespace Tap { type Test = Parameters<Parameters<typeof t.test>[1]>[0] }
 
 t.test('the request line is byte for byte the line pino writes for the same fields', async (t) => {
   const written: string[] = []

@@ -187,7 +187,9 @@ t.test('Redis killed mid-run: no request fails or waits beyond the timeout, loca
   t.ok(slowest < 400, `slowest request ${slowest} ms (command timeout 200 ms)`)
   t.ok(during.every((r) => r.remaining < 1000), 'limits still applied, locally')
   t.equal(gw.context.rateLimiter!.mode, 'fallback')
-  t.ok(gw.context.rateLimiter!.stats.failOpen >= 30, `${gw.context.rateLimiter!.stats.failOpen} requests decided locally`)
+  // the first few may still be spent from the key's lease, counted in Redis before it went
+  // down: at most 10 of them (1 % of the limit), the rest decided by the local limiter
+  t.ok(gw.context.rateLimiter!.stats.failOpen >= 20, `${gw.context.rateLimiter!.stats.failOpen} requests decided locally`)
   t.equal(lines.filter((l) => l.includes('rate limiter: Redis unreachable')).length, 1, 'logged once for the outage')
 
   await server.restart()
