@@ -35,7 +35,7 @@ t.test('every variable of SPEC.md §6 is read into the config', async (t) => {
     WS_PORT: '9002', COMMAND_SERVICE_URL: 'http://a:1, http://b:2', QUERY_SERVICE_URL: 'https://q.example:8443/base',
     REDIS_URL: 'redis://127.0.0.1:6379/2', JWT_SECRET: 'x'.repeat(32), JWT_ISSUER: 'iss', JWT_AUDIENCE: 'aud', JWT_ALGORITHMS: 'HS256,RS256',
     JWKS_URL: 'https://idp.example/.well-known/jwks.json', JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\\nabc\\n-----END PUBLIC KEY-----',
-    RATE_LIMIT_ANONYMOUS: '5', RATE_LIMIT_AUTHENTICATED: '50', RATE_LIMIT_PREMIUM: '500', RATE_LIMIT_WINDOW_MS: '1000', RATE_LIMIT_FAIL_MODE: 'closed', RATE_LIMIT_ENABLED: 'no',
+    RATE_LIMIT_ANONYMOUS: '5', RATE_LIMIT_AUTHENTICATED: '50', RATE_LIMIT_PREMIUM: '500', RATE_LIMIT_WINDOW_MS: '1000', RATE_LIMIT_FAIL_MODE: 'closed', RATE_LIMIT_ENABLED: 'no', RATE_LIMIT_LEASE_MAX: '7',
     BREAKER_ERROR_THRESHOLD: '0.25', BREAKER_WINDOW_MS: '2000', BREAKER_MIN_REQUESTS: '4', BREAKER_TIMEOUT_MS: '300', BREAKER_RESET_MS: '700', BREAKER_HALF_OPEN_REQUESTS: '2',
     RETRY_ATTEMPTS: '1', RETRY_BUDGET: '0.1', RETRY_BACKOFF_MS: '5',
     API_VERSIONS: '1,2,3', API_DEFAULT_VERSION: 'v2', API_DEPRECATED: '1=2027-06-30, 2=2027-12-01/2028-01-31', API_AFTER_SUNSET: 'serve',
@@ -53,12 +53,12 @@ t.test('every variable of SPEC.md §6 is read into the config', async (t) => {
   t.equal(config.redis.url, 'redis://127.0.0.1:6379/2')
   t.match(config.jwt, { issuer: 'iss', audience: 'aud', algorithms: ['HS256', 'RS256'], jwksUrl: 'https://idp.example/.well-known/jwks.json' })
   t.equal(config.jwt.publicKey, '-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----', 'literal \\n in a PEM becomes a newline')
-  t.match(config.rateLimit, { enabled: false, anonymous: 5, authenticated: 50, premium: 500, windowMs: 1000, failMode: 'closed' })
+  t.match(config.rateLimit, { enabled: false, anonymous: 5, authenticated: 50, premium: 500, windowMs: 1000, failMode: 'closed', leaseMax: 7 })
   t.match(config.breaker, { errorThreshold: 0.25, windowMs: 2000, minRequests: 4, timeoutMs: 300, resetMs: 700, halfOpenRequests: 2 })
   t.match(config.retry, { attempts: 1, budget: 0.1, backoffMs: 5, reserve: 10, maxBackoffMs: 250 })
   t.same(config.versioning, { versions: [1, 2, 3], defaultVersion: 2, afterSunset: 'serve', deprecated: [{ version: 1, sunset: '2027-06-30' }, { version: 2, since: '2027-12-01', sunset: '2028-01-31' }] })
   // every binding in the table was exercised by this test
-  const used = new Set(['PORT', 'HOST', 'ADMIN_PORT', 'ADMIN_HOST', 'ADMIN_TOKEN', 'WS_PORT', 'COMMAND_SERVICE_URL', 'QUERY_SERVICE_URL', 'REDIS_URL', 'JWT_SECRET', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_ALGORITHMS', 'JWKS_URL', 'JWT_PUBLIC_KEY', 'RATE_LIMIT_ANONYMOUS', 'RATE_LIMIT_AUTHENTICATED', 'RATE_LIMIT_PREMIUM', 'RATE_LIMIT_WINDOW_MS', 'RATE_LIMIT_FAIL_MODE', 'RATE_LIMIT_ENABLED', 'BREAKER_ERROR_THRESHOLD', 'BREAKER_WINDOW_MS', 'BREAKER_MIN_REQUESTS', 'BREAKER_TIMEOUT_MS', 'BREAKER_RESET_MS', 'BREAKER_HALF_OPEN_REQUESTS', 'RETRY_ATTEMPTS', 'RETRY_BUDGET', 'RETRY_BACKOFF_MS', 'API_VERSIONS', 'API_DEFAULT_VERSION', 'API_DEPRECATED', 'API_AFTER_SUNSET', 'CORS_ORIGINS', 'BODY_LIMIT_BYTES', 'TRUST_PROXY', 'WS_HEARTBEAT_MS', 'WS_STREAM_MAXLEN', 'WS_MAX_BUFFER_BYTES', 'WS_MAX_MESSAGE_BYTES', 'GATEWAY_WORKERS', 'LOG_LEVEL', 'SHUTDOWN_TIMEOUT_MS', 'HEADERS_TIMEOUT_MS', 'REDIS_KEY_PREFIX'])
+  const used = new Set(['PORT', 'HOST', 'ADMIN_PORT', 'ADMIN_HOST', 'ADMIN_TOKEN', 'WS_PORT', 'COMMAND_SERVICE_URL', 'QUERY_SERVICE_URL', 'REDIS_URL', 'JWT_SECRET', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_ALGORITHMS', 'JWKS_URL', 'JWT_PUBLIC_KEY', 'RATE_LIMIT_ANONYMOUS', 'RATE_LIMIT_AUTHENTICATED', 'RATE_LIMIT_PREMIUM', 'RATE_LIMIT_WINDOW_MS', 'RATE_LIMIT_FAIL_MODE', 'RATE_LIMIT_ENABLED', 'RATE_LIMIT_LEASE_MAX', 'BREAKER_ERROR_THRESHOLD', 'BREAKER_WINDOW_MS', 'BREAKER_MIN_REQUESTS', 'BREAKER_TIMEOUT_MS', 'BREAKER_RESET_MS', 'BREAKER_HALF_OPEN_REQUESTS', 'RETRY_ATTEMPTS', 'RETRY_BUDGET', 'RETRY_BACKOFF_MS', 'API_VERSIONS', 'API_DEFAULT_VERSION', 'API_DEPRECATED', 'API_AFTER_SUNSET', 'CORS_ORIGINS', 'BODY_LIMIT_BYTES', 'TRUST_PROXY', 'WS_HEARTBEAT_MS', 'WS_STREAM_MAXLEN', 'WS_MAX_BUFFER_BYTES', 'WS_MAX_MESSAGE_BYTES', 'GATEWAY_WORKERS', 'LOG_LEVEL', 'SHUTDOWN_TIMEOUT_MS', 'HEADERS_TIMEOUT_MS', 'REDIS_KEY_PREFIX'])
   t.same(ENV_BINDINGS.map(([name]) => name).filter((n) => !used.has(n)), [], 'no variable left untested')
 })
 
