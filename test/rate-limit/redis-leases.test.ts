@@ -15,6 +15,14 @@ const client = (t: Test) => {
   t.teardown(() => redis.disconnect())
   return redis
 }
+/** a Redis client, a fresh key prefix and a store with leases of up to 100 on it, closed with the test */
+function leasing (t: Test) {
+  const redis = client(t)
+  const prefix = uniquePrefix()
+  const store = new RedisWindowStore(redis, prefix, { leaseMax: 100 })
+  t.teardown(() => store.close())
+  return { redis, prefix, store }
+}
 const counted = async (redis: Redis, prefix: string, key: string, now: number) => Number(await redis.get(`${prefix}rl:{${key}}:${W}:${Math.floor(now / W)}`) ?? 0)
 
 /** `n` requests one after the other (each in its own turn): their decisions, and how many were decided at once */
@@ -30,10 +38,7 @@ async function oneByOne (store: RedisWindowStore, key: string, limit: number, no
 }
 
 t.test('a busy key: most requests decided from the lease, with the decisions of one step per request', async (t) => {
-  const redis = client(t)
-  const prefix = uniquePrefix()
-  const store = new RedisWindowStore(redis, prefix, { leaseMax: 100 })
-  t.teardown(() => store.close())
+  const { redis, prefix, store } = leasing(t)
   const memory = new MemoryWindowStore()
   const now = 20_000 * W + 10
   const { decisions, immediate } = await oneByOne(store, 'busy', 100_000, now, 600)
@@ -46,10 +51,7 @@ t.test('a busy key: most requests decided from the lease, with the decisions of 
 })
 
 t.test('the lease is at most 1 % of the limit, and a key seen once gets none', async (t) => {
-  const redis = client(t)
-  const prefix = uniquePrefix()
-  const store = new RedisWindowStore(redis, prefix, { leaseMax: 100 })
-  t.teardown(() => store.close())
+  const { redis, prefix, store } = leasing(t)
   const now = 21_000 * W + 10
   await store.hit('once', 1000, W, now)
   t.equal(await counted(redis, prefix, 'once', now), 1, 'first request: exactly itself counted')
@@ -95,10 +97,7 @@ t.test('near its limit a key gets no lease: every request is decided by Redis', 
 })
 
 t.test('a key that goes quiet gives its unused tokens back', async (t) => {
-  const redis = client(t)
-  const prefix = uniquePrefix()
-  const store = new RedisWindowStore(redis, prefix, { leaseMax: 100 })
-  t.teardown(() => store.close())
+  const { redis, prefix, store } = leasing(t)
   const now = 24_000 * W + 10
   await oneByOne(store, 'quiet', 100_000, now, 300)
   t.ok(await counted(redis, prefix, 'quiet', now) > 300, 'tokens held ahead while busy')
@@ -107,10 +106,7 @@ t.test('a key that goes quiet gives its unused tokens back', async (t) => {
 })
 
 t.test('a new window: the old lease is not spent in it, and its leftovers go back to the old window', async (t) => {
-  const redis = client(t)
-  const prefix = uniquePrefix()
-  const store = new RedisWindowStore(redis, prefix, { leaseMax: 100 })
-  t.teardown(() => store.close())
+  const { redis, prefix, store } = leasing(t)
   const first = 25_000 * W + 10
   await oneByOne(store, 'roll', 100_000, first, 100)
   const next = first + W
@@ -123,10 +119,7 @@ t.test('a new window: the old lease is not spent in it, and its leftovers go bac
 })
 
 t.test('a refund (another window refused the request) goes back into the lease, not to Redis', async (t) => {
-  const redis = client(t)
-  const prefix = uniquePrefix()
-  const store = new RedisWindowStore(redis, prefix, { leaseMax: 100 })
-  t.teardown(() => store.close())
+  const { redis, prefix, store } = leasing(t)
   const now = 26_000 * W + 10
   await oneByOne(store, 'refund', 100_000, now, 50)
   const before = (await store.hit('refund', 100_000, W, now)).remaining
