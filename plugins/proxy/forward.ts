@@ -88,6 +88,31 @@ interface Exchange {
   hashKey: string | undefined
 }
 
+/** bodies up to this size, with a declared length, are relayed whole (see sendWhole) */
+const WHOLE_BODY_MAX = 16 * 1024
+
+/** a GET-like answer with a content type and a declared length of at most WHOLE_BODY_MAX */
+function smallWholeBody (method: string, status: number, headers: Dispatcher.ResponseData['headers']): boolean {
+  if (method === 'HEAD' || status === 204 || status === 304 || headers['content-type'] === undefined) return false
+  const length = headers['content-length']
+  return typeof length === 'string' && length.length <= 5 && Number(length) <= WHOLE_BODY_MAX
+}
+
+/**
+ * A small body is read whole and sent as one Buffer: headers and body then leave in
+ * one write, without Fastify's stream handling (pipe, end-of-stream listeners). If
+ * the upstream fails before the body is complete, nothing has been sent yet, and
+ * the client gets a clean problem answer instead of a cut one.
+ */
+function sendWhole (reply: FastifyReply, body: Dispatcher.ResponseData['body'], failed: (err: Error) => Error): void {
+  const chunks: Buffer[] = []
+  body.on('data', (chunk: Buffer) => chunks.push(chunk))
+  body.once('end', () => reply.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)))
+  // nothing sent yet: the answer is a problem (502/504); to a client that has gone, it
+  // ends the request's lifecycle (its log line and metrics) and is written nowhere
+  body.once('error', (err: Error) => { reply.removeHeader('content-length'); reply.send(failed(err)) })
+}
+
 const LIST_HEADERS = ['vary', 'link'] as const
 // what the gateway states on a 101 too: the request id and the version's headers
 const UPGRADE_HEADERS = ['x-request-id', 'x-api-version', 'deprecation', 'sunset', 'link', 'vary'] as const
@@ -258,7 +283,11 @@ export function createForwarder (opts: ForwarderOptions) {
       // would take the process down, so it becomes a 502 or a cut connection instead
       try {
         reply.headers(withGatewayLists(reply, buildResponseHeaders(res.headers)))
-        reply.send(res.body)
+        if (smallWholeBody(request.method, status, res.headers)) {
+          sendWhole(reply, res.body, (e: Error & { [kAnswerWith]?: Error }) => e[kAnswerWith] ?? (timedOut ? new UpstreamTimeoutError(service.name, timeoutMs) : new BadUpstreamResponseError(service.name)))
+        } else {
+          reply.send(res.body)
+        }
       } catch (err) {
         res.body.destroy()
         request.log.warn({ err: (err as Error).message, target: target.origin }, 'upstream response could not be relayed')

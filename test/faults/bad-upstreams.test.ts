@@ -156,16 +156,18 @@ async function stillServing (t: Test, gw: StartedGateway, statuses: number[]): P
 }
 
 const HEAD_1000 = 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n'
+// over the size the gateway relays whole (16 KB): streamed, so the client has the headers before the body breaks
+const HEAD_BIG = 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n'
 
-t.test('(a) an upstream that resets the connection mid-response: a cut response or a 502, never a hang', async (t) => {
+t.test('(a) an upstream that resets the connection mid-response (a streamed body): a cut response or a 502, never a hang', async (t) => {
   let held: net.Socket | undefined
   const up = await rawUpstream(t, {
     // status line, headers, 100 of the 1000 bytes announced, then a TCP reset at once
-    resetMidBody: (s) => { s.write(HEAD_1000 + 'x'.repeat(100)); s.resetAndDestroy() },
+    resetMidBody: (s) => { s.write(HEAD_BIG + 'x'.repeat(100)); s.resetAndDestroy() },
     // the same, but the reset waits for the test: the client has the headers by then
-    holdMidBody: (s) => { s.write(HEAD_1000 + 'x'.repeat(100)); held = s },
+    holdMidBody: (s) => { s.write(HEAD_BIG + 'x'.repeat(100)); held = s },
     // the same with an orderly close (FIN) instead of a reset
-    finMidBody: (s) => { s.end(HEAD_1000 + 'x'.repeat(100)) },
+    finMidBody: (s) => { s.end(HEAD_BIG + 'x'.repeat(100)) },
     // reset in the middle of the header section: nothing can have been sent to the client
     resetMidHead: (s) => { s.write('HTTP/1.1 200 OK\r\ncontent-type: applic'); s.resetAndDestroy() }
   })
@@ -180,7 +182,7 @@ t.test('(a) an upstream that resets the connection mid-response: a cut response 
     if (res.status === 200) {
       seen.cut++
       t.ok(res.error !== undefined, `a 200 whose body was cut (${res.error?.code})`)
-      t.ok(res.text.length < 1000, `only part of the body arrived (${res.text.length} bytes)`)
+      t.ok(res.text.length < 100_000, `only part of the body arrived (${res.text.length} bytes)`)
     } else {
       seen.problem++
       isGatewayProblem(t, res, up, 'reset before the client got the headers')
@@ -195,19 +197,19 @@ t.test('(a) an upstream that resets the connection mid-response: a cut response 
   const res = await request(`${gw.url}/v1/api/holdMidBody`, { reset: true, headersTimeout: 10_000, bodyTimeout: 10_000 })
   statuses.push(res.statusCode)
   t.equal(res.statusCode, 200, 'the upstream status was relayed')
-  t.equal(res.headers['content-length'], '1000')
+  t.equal(res.headers['content-length'], '100000')
   await until(() => held !== undefined, 5000, 'the upstream to hold the connection')
   held!.resetAndDestroy()
   let received = 0
   const cut = await (async () => { for await (const chunk of res.body) received += (chunk as Buffer).length })().then(() => undefined, (err: NodeJS.ErrnoException) => err)
   t.ok(cut instanceof Error, `the client sees the response cut (${cut?.code}), not a complete one`)
-  t.ok(received < 1000, `${received} of 1000 bytes`)
+  t.ok(received < 100_000, `${received} of 100000 bytes`)
   t.ok(Date.now() - started < 5000, 'and at once, not after a timeout')
 
   const fin = await get(`${gw.url}/v1/api/finMidBody`, statuses)
   t.equal(fin.status, 200)
   t.ok(fin.error !== undefined, `an upstream that closes (FIN) mid-body: the response is cut too (${fin.error?.code})`)
-  t.ok(fin.text.length < 1000)
+  t.ok(fin.text.length < 100_000)
 
   const midHead = await get(`${gw.url}/v1/api/resetMidHead`, statuses)
   isGatewayProblem(t, midHead, up, 'reset in the middle of the headers')
@@ -390,8 +392,32 @@ t.test('(e) a never-ending chunked body: the client can go away, and the upstrea
   await stillServing(t, gw, statuses)
 })
 
-t.test('(e) a body that stalls after its first bytes: the response is cut at the idle timeout and the upstream connection closed', async (t) => {
-  const up = await rawUpstream(t, { stall: (s) => { s.write(HEAD_1000 + 'x'.repeat(10)) } })
+t.test('a small body (a declared length up to 16 KB) is relayed whole: if it breaks mid-way the client gets a clean 502/504, never part of a 200', async (t) => {
+  const up = await rawUpstream(t, {
+    resetMidBody: (s) => { s.write(HEAD_1000 + 'x'.repeat(100)); s.resetAndDestroy() },
+    finMidBody: (s) => { s.end(HEAD_1000 + 'x'.repeat(100)) },
+    stallMidBody: (s) => { s.write(HEAD_1000 + 'x'.repeat(10)) },
+    // the whole body in two writes: relayed in one piece, byte for byte
+    twoWrites: (s) => { s.write(HEAD_1000 + 'a'.repeat(500)); setTimeout(() => s.write('b'.repeat(500)), 20) }
+  })
+  const gw = await gatewayFor(t, up)
+  const statuses: number[] = []
+  for (const [name, allowed] of [['resetMidBody', [502]], ['finMidBody', [502]], ['stallMidBody', [504]]] as const) {
+    const res = await get(`${gw.url}/v1/api/${name}`, statuses)
+    isGatewayProblem(t, res, up, name, [...allowed])
+    t.ok(res.ms < 5000, `${name}: answered after ${res.ms} ms`)
+  }
+  const whole = await get(`${gw.url}/v1/api/twoWrites`, statuses)
+  t.equal(whole.status, 200)
+  t.equal(whole.text, 'a'.repeat(500) + 'b'.repeat(500), 'the body, complete and in order')
+  t.equal(whole.headers['content-length'], '1000')
+  t.equal(whole.headers['content-type'], 'application/json', "the upstream's content type")
+  await until(() => up.busy.size === 0, 5000, 'every upstream connection that carried a request closed')
+  await stillServing(t, gw, statuses)
+})
+
+t.test('(e) a streamed body that stalls after its first bytes: the response is cut at the idle timeout and the upstream connection closed', async (t) => {
+  const up = await rawUpstream(t, { stall: (s) => { s.write(HEAD_BIG + 'x'.repeat(10)) } })
   const gw = await gatewayFor(t, up)
   const statuses: number[] = []
   const res = await get(`${gw.url}/v1/api/stall`, statuses)
