@@ -54,7 +54,8 @@ services:
   t.equal(up.requests.length, 3)
   const fourth = await hit()
   problem(t, fourth, 429, 'GW_RATE_LIMITED', 'the fourth request in one second')
-  t.equal(header(fourth, 'retry-after'), '1', 'the second window frees up within a second')
+  // 1 s, or 2 s when the burst crossed a second boundary: the sliding window still weighs the previous second
+  t.ok(['1', '2'].includes(String(header(fourth, 'retry-after'))), `the second window frees up within a second or two (retry-after ${String(header(fourth, 'retry-after'))})`)
   t.equal(header(fourth, 'x-ratelimit-remaining-second'), '0')
   t.equal(header(fourth, 'x-ratelimit-limit-second'), '3')
   t.equal(up.requests.length, 3, 'a refused request never reaches the upstream')
