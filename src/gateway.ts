@@ -35,7 +35,7 @@ import { loadSpec, type OpenApiDocument } from '../plugins/openapi/spec.js'
 import { GatewayMetrics } from '../plugins/metrics/metrics.js'
 import { instrumentRoutes, RequestObserver } from '../plugins/metrics/requests.js'
 import metricsEndpoint from '../plugins/metrics/index.js'
-import { loggerOptions, logTransition } from './logging.js'
+import { loggerOptions, logTransition, requestLogger } from './logging.js'
 import { clusterExposition, isWorker } from './cluster.js'
 import { traceFrom, type TraceContext } from './trace-context.js'
 
@@ -117,6 +117,8 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     requestIdHeader: false,
+    // a request's pino child is made only if it logs (src/logging.ts)
+    childLoggerFactory: requestLogger,
     // each finished request: its route's metrics and one log line (plugins/metrics/requests.ts)
     logController: new RequestObserver(metrics),
     trustProxy: trust,

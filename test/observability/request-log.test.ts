@@ -84,6 +84,28 @@ t.test('LOG_LEVEL=warn: no per-request lines, warnings still written', async (t)
   t.ok(lines.every((l) => l.level >= 40))
 })
 
+t.test("a request's own lines (a warning, a retry at debug) carry its id and the process's bindings, like its request line", async (t) => {
+  const log = capture()
+  const up = await startUpstream(t)
+  const dead = `http://127.0.0.1:${await freePort()}`
+  const gw = await startGateway(t, { services: servicesFor(dead, [dead, up.url]), retry: { attempts: 1 }, server: { logLevel: 'debug' } }, { logStream: log.logStream })
+  // round robin: one of two requests meets the dead target first and is retried on the live one
+  const ids = ['req-retry-1', 'req-retry-2']
+  for (const id of ids) t.equal((await call(`${gw.url}/v1/api/x`, { headers: { 'x-request-id': id } })).status, 200)
+  // the command service's only target is dead: a warning
+  t.equal((await call(`${gw.url}/v1/commands/x`, { method: 'POST', headers: { 'x-request-id': 'req-failed' } })).status, 502)
+  const lines = log.parsed()
+  const retried = lines.find((l) => l.msg === 'retrying on another target')
+  t.ok(retried, 'the retry is logged at debug')
+  t.ok(ids.includes(retried!.requestId!), 'with the id of the request it belongs to')
+  const failed = lines.find((l) => l.msg === 'upstream request failed')
+  t.equal(failed?.requestId, 'req-failed', 'a warning too')
+  const completed = lines.find((l) => l.msg === 'request completed' && l.requestId === retried!.requestId)
+  t.ok(completed, 'and its request line')
+  for (const line of [retried!, failed!, completed!]) t.match(line, { pid: process.pid, hostname: String })
+  t.same(lines.filter((l) => l.msg === 'request completed').map((l) => l.requestId), [...ids, 'req-failed'], 'one request line each')
+})
+
 t.test('LOG_LEVEL=silent writes nothing at all', async (t) => {
   const log = capture()
   const up = await startUpstream(t)
