@@ -13,7 +13,7 @@ import { compileTrust } from './trust-proxy.js'
 import { compileCorsPolicy, type CorsPolicy } from './cors-policy.js'
 import { RouteMatcher, MATCH_CONSTRAINT } from './route-match.js'
 import { isAmbiguousPath, hasOneHost } from './request-path.js'
-import { staticSecurityHeaders } from './security-headers.js'
+import { staticSecurityHeaders, responseHeadersOf, startReplyHeaders } from './security-headers.js'
 import { createRedisClient, closeRedis, waitForRedis, type Redis } from './redis.js'
 import routeScope from './route-scope.js'
 import health from '../plugins/health/index.js'
@@ -106,6 +106,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   const metrics = new GatewayMetrics()
   const routeMatch = new RouteMatcher(versions.table.routes.map((entry) => entry.route))
   const securityHeaders = staticSecurityHeaders()
+  const responseHeaders = responseHeadersOf(securityHeaders)
   // slow-loris: Node checks the headers timeout only every connectionsCheckingInterval (30 s by default)
   const headersTimeout = config.server.headersTimeoutMs
   const http = { headersTimeout, connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(headersTimeout / 4))), requireHostHeader: false }
@@ -128,8 +129,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     // bad URL encoding and the like bypass the error handler unless routed here; they
     // come before the onRequest hooks, so they get the headers every answer carries here
     frameworkErrors: (error, request, reply) => {
-      reply.headers(securityHeaders)
-      reply.header('x-request-id', request.id)
+      startReplyHeaders(reply, responseHeaders(request.id))
       return problemErrorHandler(error as FastifyError, request, reply)
     },
     clientErrorHandler,
@@ -207,8 +207,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   })
 
   app.addHook('onRequest', (request, reply, done) => {
-    reply.headers(securityHeaders)
-    reply.header('x-request-id', request.id)
+    startReplyHeaders(reply, responseHeaders(request.id))
     request.trace = traceFrom(request.headers.traceparent, request.headers.tracestate)
     if (closing) {
       reply.header('connection', 'close')
