@@ -29,3 +29,25 @@ t.test('when full, the least recently used entry goes first', async (t) => {
   cache.clear()
   t.equal(cache.size, 0)
 })
+
+t.test('an entry read while among the newest half is not moved; read when older, it is', async (t) => {
+  const cache = new BoundedCache<string, number>(4)
+  for (const [i, k] of ['a', 'b', 'c', 'd'].entries()) cache.set(k, i, 60_000)
+  // a is the oldest: reading it moves it to the end
+  t.equal(cache.get('a'), 0)
+  cache.set('e', 4, 60_000)
+  t.equal(cache.get('b'), undefined, 'b went first, not a')
+  // a hot entry read again and again right after its move stays where it is...
+  for (let i = 0; i < 1000; i++) cache.get('a')
+  cache.set('f', 5, 60_000)
+  t.equal(cache.get('c'), undefined, 'c went next')
+  t.equal(cache.get('a'), 0, 'a survives maxEntries/2 insertions after it was read')
+  // ...and once it is among the older half again, a read moves it back to the end
+  cache.set('g', 6, 60_000)
+  t.equal(cache.get('a'), 0)
+  cache.set('h', 7, 60_000)
+  cache.set('i', 8, 60_000)
+  t.equal(cache.get('a'), 0, 'a was moved on its last read: d, e and f went before it')
+  t.same(['d', 'e', 'f'].map((k) => cache.get(k)), [undefined, undefined, undefined])
+  t.equal(cache.size, 4)
+})
