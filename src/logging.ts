@@ -57,7 +57,7 @@ type LogMethod = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
  * their one line comes from logRequest, which takes the parent's bindings and the
  * id. A request that does log (an error, a retry at debug) gets the real child then,
  * with the same bindings, so its lines look as they always did. Calls below the
- * level make nothing. (Fastify's childLoggerFactory, set on both listeners.)
+ * level make nothing. (Fastify's childLoggerFactory, on the public listener.)
  */
 export class RequestLogger {
   #child: Pino | undefined
