@@ -131,3 +131,25 @@ t.test('a proxied WebSocket upgrade is logged and counted once, with its 101', a
   const m = await scrape(gw.adminUrl)
   t.equal(m.value('gateway_http_requests_total', { route: '/v1/graphql/*', method: 'GET', status: '101' }), 1)
 })
+
+t.test('the per-request logger makes its pino child only when the request logs at an enabled level', async (t) => {
+  const { pino } = await import('pino')
+  const { RequestLogger } = await import('../../src/logging.js')
+  const lines: string[] = []
+  const parent = pino({ level: 'info' }, { write: (l: string) => lines.push(l) })
+  let children = 0
+  const counted = Object.assign(Object.create(parent), { child: (...a: Parameters<typeof parent.child>) => { children++; return parent.child(...a) } })
+  const log = new RequestLogger(counted, { requestId: 'req-lazy' }, {})
+  log.debug('below the level')
+  t.equal(children, 0, 'a call below the level makes no child')
+  t.equal(log.isLevelEnabled('info'), true)
+  const { prefix } = log.linePrefix(30)
+  t.match(prefix, /,"requestId":"req-lazy"$/, "the request line carries the id without a child")
+  t.equal(children, 0)
+  log.warn({ n: 1 }, 'logged')
+  log.error('again')
+  t.equal(children, 1, 'one child, made on the first line and kept')
+  t.match(JSON.parse(lines[0]!), { level: 40, requestId: 'req-lazy', n: 1, msg: 'logged' })
+  t.match(log.linePrefix(30).prefix, /"requestId":"req-lazy"$/, 'after that the prefix is the child bindings')
+  t.notMatch(log.linePrefix(30).prefix, /requestId.*requestId/, 'the id appears once')
+})
