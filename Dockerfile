@@ -83,4 +83,11 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
 STOPSIGNAL SIGTERM
 
 # Exec form: node itself receives SIGTERM (a shell in between would swallow it).
-CMD ["node", "dist/src/server.js"]
+# --single-threaded-gc (V8 refuses it in NODE_OPTIONS, so it is here): garbage
+# collection on the JavaScript thread alone. Each worker is meant to have one core
+# (one CPU per container, or GATEWAY_WORKERS=auto; cluster workers inherit the
+# flag): V8's helper threads would only take turns with the thread that answers
+# requests, each turn a stall for every request in flight (README, Performance).
+# A single worker on a host with cores to spare may drop it: `docker run ... node
+# dist/src/server.js`. (bench/harness.ts runs the gateway with the same flags.)
+CMD ["node", "--single-threaded-gc", "dist/src/server.js"]

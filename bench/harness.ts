@@ -10,6 +10,18 @@ import { join } from 'node:path'
 
 /** the Dockerfile's NODE_OPTIONS: the gateway is measured as it is deployed (test/deploy checks they agree) */
 export const PRODUCTION_NODE_OPTIONS = '--max-semi-space-size=16 --max-old-space-size=192'
+/**
+ * the Dockerfile's and `npm start`'s node flags (V8 refuses them in NODE_OPTIONS):
+ * garbage collection on the JavaScript thread alone. A worker has one core to itself
+ * (GATEWAY_WORKERS=auto, or a one-CPU container): V8's helper threads (concurrent
+ * marking, parallel scavenges) then only take turns with the thread that answers
+ * requests, and each turn the scheduler gives them is a stall of several ms for every
+ * request in flight (measured: p99 median 34 → 25 ms at 50 connections, same req/s)
+ */
+export const PRODUCTION_NODE_FLAGS: readonly string[] = ['--single-threaded-gc']
+/** what the benches run the gateway with: the production settings, or BENCH_NODE_FLAGS / NODE_OPTIONS when set ('' = none) */
+export const gatewayNodeFlags = (): readonly string[] => process.env.BENCH_NODE_FLAGS === undefined ? PRODUCTION_NODE_FLAGS : process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean)
+export const gatewayNodeOptions = (): string => process.env.NODE_OPTIONS ?? PRODUCTION_NODE_OPTIONS
 
 export const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0
 /** `cmd` pinned to `cpu` ('0', '1', or '' for no pinning) when taskset exists */
@@ -51,10 +63,10 @@ export interface Server {
   path?: string
 }
 
-/** A Node server (`script`) on a port chosen here, pinned to `cpu`; resolves once it answers HTTP at all. */
-export async function start (name: string, cpu: string, script: string, env: Record<string, string>): Promise<Server> {
+/** A Node server (`script`, run with `nodeFlags`) on a port chosen here, pinned to `cpu`; resolves once it answers HTTP at all. */
+export async function start (name: string, cpu: string, script: string, env: Record<string, string>, nodeFlags: readonly string[] = []): Promise<Server> {
   const port = await freePort()
-  const [cmd, ...args] = pinned(cpu, [process.execPath, script])
+  const [cmd, ...args] = pinned(cpu, [process.execPath, ...nodeFlags, script])
   const child = spawn(cmd!, args, { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] })
   children.push(child)
   await until(name, () => answers(`http://127.0.0.1:${port}/health`), child)

@@ -17,7 +17,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import os from 'node:os'
 import { createSigner } from 'fast-jwt'
 import { breakerBench, printBreakerRows } from './breaker.js'
-import { start, startUpstream, startRedis, freePort, load, pickLoader, hasTaskset, cpuMs, processTree, rssMb, stopAll, PRODUCTION_NODE_OPTIONS, type Server, type Sample } from './harness.js'
+import { start, startUpstream, startRedis, freePort, load, pickLoader, hasTaskset, cpuMs, processTree, rssMb, stopAll, gatewayNodeOptions, gatewayNodeFlags, type Server, type Sample } from './harness.js'
 import { chartOf } from './chart.js'
 
 export { start, freePort } from './harness.js'
@@ -100,7 +100,7 @@ async function main (): Promise<void> {
   const upstream = await startUpstream(flags.upstream!, '1', dir, join(here, 'upstream.js'))
   const redis = await startRedis('1')
   const gatewayEnv = (extra: Record<string, string>) => ({
-    HOST: '127.0.0.1', ADMIN_PORT: '0', COMMAND_SERVICE_URL: upstream.url, QUERY_SERVICE_URL: upstream.url, LOG_LEVEL: 'warn', NODE_OPTIONS: process.env.NODE_OPTIONS ?? PRODUCTION_NODE_OPTIONS, ...extra
+    HOST: '127.0.0.1', ADMIN_PORT: '0', COMMAND_SERVICE_URL: upstream.url, QUERY_SERVICE_URL: upstream.url, LOG_LEVEL: 'warn', NODE_OPTIONS: gatewayNodeOptions(), ...extra
   })
   // proxy only: every route public; the auth configurations use the SPEC routes
   // (authenticated) with a JWT or an API key of a consumer from the config file
@@ -118,13 +118,15 @@ async function main (): Promise<void> {
   const redisLimit = { RATE_LIMIT_PREMIUM: '1000000000', REDIS_URL: redis.url, REDIS_KEY_PREFIX: `healthpay-bench:${process.pid}:` }
   const full = { JWT_SECRET: secret, ...redisLimit, LOG_LEVEL: 'info' }
   const gw = (cpu: string, env: Record<string, string>, extra: Partial<Server> = {}, processes = 1) => async (name: string) =>
-    ({ ...await settled(await start(name, cpu, gateway, gatewayEnv(env)), processes), ...extra })
+    ({ ...await settled(await start(name, cpu, gateway, gatewayEnv(env), gatewayNodeFlags()), processes), ...extra })
   const configs: Config[] = [
     { id: 'baseline', name: 'bare fastify + @fastify/http-proxy', server: async (name) => settled(await start(name, '0', join(here, 'bare-proxy.js'), { UPSTREAM: upstream.url }), 1) },
     { id: 'proxy', name: 'gateway, proxy only', server: gw('0', { GATEWAY_CONFIG: openFile, ...noLimit }) },
     { id: 'auth', name: '+ JWT', server: gw('0', { JWT_SECRET: secret, ...noLimit }, { headers: jwt }) },
     { id: 'ratelimit', name: '+ JWT + Redis rate limit', server: gw('0', { JWT_SECRET: secret, ...redisLimit }, { headers: jwt }) },
     { id: 'full', name: 'full (+ request log at info)', server: gw('0', full, { headers: jwt }) },
+    // the baseline run as the gateway is run: how much of the gateway's ratio is Node's settings rather than its own code
+    { id: 'baseline-tuned', name: 'bare proxy, gateway\'s node settings', extra: true, server: async (name) => settled(await start(name, '0', join(here, 'bare-proxy.js'), { UPSTREAM: upstream.url, NODE_OPTIONS: gatewayNodeOptions() }, gatewayNodeFlags()), 1) },
     // the same limit counted in this process (no REDIS_URL): what the Redis round trip itself costs
     { id: 'memlimit', name: '+ JWT + in-memory rate limit', extra: true, server: gw('0', { JWT_SECRET: secret, RATE_LIMIT_PREMIUM: '1000000000' }, { headers: jwt }) },
     { id: 'apikey', name: '+ API key + Redis rate limit', extra: true, server: gw('0', { GATEWAY_CONFIG: keysFile, ...redisLimit }, { headers: { 'x-api-key': apiKey } }) },
@@ -138,7 +140,7 @@ async function main (): Promise<void> {
   const workerCounts = flags.workers === 'none' ? [] : flags.workers!.split(',').map(Number)
   const planned = wanted.length * (warmup + rounds * duration) + sweep.length * 2 * (warmup + duration) + workerCounts.length * (warmup + rounds * duration)
   console.log(`HealthPay Gateway bench: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, Node ${process.version}, ${loader} load, ${upstream.kind} upstream, Redis ${redis.url}${redis.own ? ' (its own)' : ''}; servers on CPU 0, load/upstream/Redis on CPU 1${hasTaskset ? '' : ' (taskset missing: nothing pinned)'}`)
-  console.log(`gateway processes run with NODE_OPTIONS="${process.env.NODE_OPTIONS ?? PRODUCTION_NODE_OPTIONS}" (the Dockerfile's); the baseline with Node's defaults`)
+  console.log(`gateway processes run as the Dockerfile runs them: node ${gatewayNodeFlags().join(' ')} with NODE_OPTIONS="${gatewayNodeOptions()}"; the baseline with Node's defaults`)
   console.log(`${wanted.length} configurations × ${rounds} rounds × ${duration} s at ${flags.connections} connections, sweep ${sweep.join('/') || 'none'}, workers ${workerCounts.join(' vs ') || 'none'}: about ${Math.ceil(planned / 60)} min of load\n`)
   const timeLeft = () => Date.now() < deadline
   let cut = false
@@ -205,7 +207,7 @@ async function main (): Promise<void> {
   stopAll()
   rmSync(dir, { recursive: true, force: true })
 
-  const settings = { nodeOptions: process.env.NODE_OPTIONS ?? PRODUCTION_NODE_OPTIONS, duration, connections: Number(flags.connections), rounds, warmup, path: flags.path, loader, upstream: upstream.kind, pinned: hasTaskset, cut }
+  const settings = { nodeOptions: gatewayNodeOptions(), nodeFlags: gatewayNodeFlags(), duration, connections: Number(flags.connections), rounds, warmup, path: flags.path, loader, upstream: upstream.kind, pinned: hasTaskset, cut }
   const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model.trim(), memoryGb: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(), node: process.version }
   console.log(`\n${rounds} rounds × ${duration} s, ${flags.connections} connections, GET ${flags.path}; ${loader}; ${upstream.kind} upstream${cut ? '; CUT SHORT by --max-minutes' : ''}\n`)
   console.log(formatTable(rows))

@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import WebSocket from 'ws'
 import { createSigner } from 'fast-jwt'
-import { start, startRedis, freePort, pinned, stopAll, percentile, PRODUCTION_NODE_OPTIONS } from './harness.js'
+import { start, startRedis, freePort, pinned, stopAll, percentile, gatewayNodeOptions, gatewayNodeFlags } from './harness.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -109,8 +109,8 @@ async function main (): Promise<void> {
     RATE_LIMIT_AUTHENTICATED: '600',
     RATE_LIMIT_PREMIUM: '100000000',
     LOG_LEVEL: 'warn',
-    NODE_OPTIONS: process.env.NODE_OPTIONS ?? PRODUCTION_NODE_OPTIONS
-  })
+    NODE_OPTIONS: gatewayNodeOptions()
+  }, gatewayNodeFlags())
   const base = `http://127.0.0.1:${gateway.port}`
   const admin = `http://127.0.0.1:${adminPort}`
   const sign = createSigner({ key: secret, algorithm: 'HS256', expiresIn: 24 * 3_600_000 })

@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import { Redis } from 'ioredis'
-import { start, startRedis, freePort, hasTaskset, cpuMs, rssMb, stopAll, percentile, PRODUCTION_NODE_OPTIONS } from './harness.js'
+import { start, startRedis, freePort, hasTaskset, cpuMs, rssMb, stopAll, percentile, gatewayNodeOptions, gatewayNodeFlags } from './harness.js'
 import type { ClientSetup, FromClient, ToClient } from './ws-client.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -46,8 +46,8 @@ async function main (): Promise<void> {
   const keyPrefix = `healthpay-bench-ws:${process.pid}:`
   const gateway = await start('gateway', '0', join(root, 'dist', 'src', 'server.js'), {
     HOST: '127.0.0.1', ADMIN_PORT: String(await freePort()), REDIS_URL: redis.url, REDIS_KEY_PREFIX: keyPrefix, JWT_SECRET: secret,
-    LOG_LEVEL: 'warn', NODE_OPTIONS: process.env.NODE_OPTIONS ?? PRODUCTION_NODE_OPTIONS
-  })
+    LOG_LEVEL: 'warn', NODE_OPTIONS: gatewayNodeOptions()
+  }, gatewayNodeFlags())
   const pid = gateway.child.pid!
   const idleRss = Math.max(...rssMb(pid))
   console.log(`HealthPay Gateway bench:ws: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, Node ${process.version}; gateway on CPU 0 (RSS idle ${idleRss} MB), client on CPU 1`)
