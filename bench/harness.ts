@@ -225,6 +225,13 @@ export function load (server: Server, opts: LoadOptions): Sample {
 }
 
 
+/** the middle value (the mean of the two middle ones for an even count) */
+export function median (xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
 /** the p-th percentile (nearest rank) of an ascending list */
 export function percentile (sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN

@@ -1,7 +1,7 @@
 // The benchmark's pure parts: reading wrk's report, the table, the chart. (The bench
 // itself measures; it is run by hand, never timed in the suite.)
 import t from 'tap'
-import { parseWrk } from '../../bench/harness.js'
+import { parseWrk, median } from '../../bench/harness.js'
 import { renderChart } from '../../bench/chart.js'
 
 const WRK = `Running 10s test @ http://127.0.0.1:41234/v1/api/wallets/w-bench
@@ -67,4 +67,10 @@ t.test('a chart without a sweep has no sweep panel', async (t) => {
   const svg = renderChart({ title: 't', subtitle: 's', rows: [{ name: 'bare', rps: 1, p99: 1, baseline: true }], sweep: [] })
   t.notMatch(svg, /by concurrent connections/)
   t.notMatch(svg, /NaN|Infinity/)
+})
+
+t.test('the latency of a configuration is its median round', async (t) => {
+  t.equal(median([28.4, 30.4, 10.4]), 28.4, 'odd count: the middle round, whatever the order')
+  t.equal(median([4, 1, 3, 2]), 2.5, 'even count: the mean of the two middle rounds')
+  t.equal(median([7]), 7, 'one round: itself')
 })
