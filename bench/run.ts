@@ -19,6 +19,7 @@ import { createSigner } from 'fast-jwt'
 import { breakerBench, printBreakerRows } from './breaker.js'
 import { start, startUpstream, startRedis, freePort, load, pickLoader, hasTaskset, cpuMs, processTree, rssMb, stopAll, median, gatewayNodeOptions, gatewayNodeFlags, type Server, type Sample } from './harness.js'
 import { chartOf } from './chart.js'
+import { ServerSchema } from '../src/config/schema.js'
 
 export { start, freePort } from './harness.js'
 
@@ -132,8 +133,8 @@ async function main (): Promise<void> {
     { id: 'auth', name: '+ JWT', server: gw('0', { JWT_SECRET: secret, ...noLimit }, { headers: jwt }) },
     { id: 'ratelimit', name: '+ JWT + Redis rate limit', server: gw('0', { JWT_SECRET: secret, ...redisLimit }, { headers: jwt }) },
     { id: 'full', name: 'full (+ request log at info)', server: gw('0', full, { headers: jwt }) },
-    // the baseline run as the gateway is run: how much of the gateway's ratio is Node's settings rather than its own code
-    { id: 'baseline-tuned', name: 'bare proxy, gateway\'s node settings', extra: true, server: async (name) => settled(await start(name, '0', join(here, 'bare-proxy.js'), { UPSTREAM: upstream.url, NODE_OPTIONS: gatewayNodeOptions() }, gatewayNodeFlags()), 1) },
+    // the baseline run as the gateway is run (node flags, NODE_OPTIONS, listen backlog): how much of the gateway's ratio is settings rather than its own code
+    { id: 'baseline-tuned', name: 'bare proxy, gateway\'s node settings', extra: true, server: async (name) => settled(await start(name, '0', join(here, 'bare-proxy.js'), { UPSTREAM: upstream.url, NODE_OPTIONS: gatewayNodeOptions(), BACKLOG: String(ServerSchema.properties.backlog.default) }, gatewayNodeFlags()), 1) },
     // the same limit counted in this process (no REDIS_URL): what the Redis round trip itself costs
     { id: 'memlimit', name: '+ JWT + in-memory rate limit', extra: true, server: gw('0', { JWT_SECRET: secret, RATE_LIMIT_PREMIUM: '1000000000' }, { headers: jwt }) },
     { id: 'apikey', name: '+ API key + Redis rate limit', extra: true, server: gw('0', { GATEWAY_CONFIG: keysFile, ...redisLimit }, { headers: { 'x-api-key': apiKey } }) },
@@ -145,7 +146,8 @@ async function main (): Promise<void> {
   const wanted = flags.configs === 'all' ? configs : flags.configs === 'core' ? configs.filter((c) => !c.extra) : configs.filter((c) => c.id === 'baseline' || flags.configs!.split(',').includes(c.id))
   const sweep = flags.sweep === 'none' ? [] : flags.sweep!.split(',').map(Number)
   const workerCounts = flags.workers === 'none' ? [] : flags.workers!.split(',').map(Number)
-  const planned = wanted.length * (warmup + rounds * duration) + sweep.length * 2 * (warmup + duration) + workerCounts.length * (warmup + rounds * duration)
+  const sweptIds = ['baseline', 'baseline-tuned', 'full']
+  const planned = wanted.length * (warmup + rounds * duration) + sweep.length * wanted.filter((c) => sweptIds.includes(c.id)).length * (warmup + duration) + workerCounts.length * (warmup + rounds * duration)
   console.log(`HealthPay Gateway bench: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, Node ${process.version}, ${loader} load, ${upstream.kind} upstream, Redis ${redis.url}${redis.own ? ' (its own)' : ''}; servers on CPU 0, load/upstream/Redis on CPU 1${hasTaskset ? '' : ' (taskset missing: nothing pinned)'}`)
   console.log(`gateway processes run as the Dockerfile runs them: node ${gatewayNodeFlags().join(' ')} with NODE_OPTIONS="${gatewayNodeOptions()}"; the baseline with Node's defaults`)
   console.log(`${wanted.length} configurations × ${rounds} rounds × ${duration} s at ${flags.connections} connections, sweep ${sweep.join('/') || 'none'}, workers ${workerCounts.join(' vs ') || 'none'}: about ${Math.ceil(planned / 60)} min of load\n`)
@@ -168,8 +170,8 @@ async function main (): Promise<void> {
   }
   const measured = wanted.filter((c) => samples.get(c.name)!.length > 0).map((c) => summarise(c.id, c.name, samples.get(c.name)!))
   const rows = withRatio(measured, measured[0]!)
-  // the baseline and the full gateway go on to the sweep; the others are done
-  const swept = (s: Server) => s.name === wanted[0]!.name || s.name === configs.find((c) => c.id === 'full')!.name
+  // the baseline(s) and the full gateway go on to the sweep; the others are done
+  const swept = (s: Server) => sweptIds.includes(wanted.find((c) => c.name === s.name)!.id)
   for (const s of servers) if (!swept(s)) s.child.kill('SIGTERM')
 
   // 2. p99 under concurrency: the baseline and the full gateway at each connection count

@@ -387,10 +387,11 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     context,
     hub,
     async listen () {
-      const publicUrl = await app.listen({ host: config.server.host, port: config.server.port })
+      const { host, backlog } = config.server
+      const publicUrl = await app.listen({ host, port: config.server.port, backlog })
       const adminUrl = await adminApp.listen({ host: config.server.adminHost, port: config.server.adminPort })
       if (wsServer) {
-        wsServer.listen(config.websocket.port, config.server.host)
+        wsServer.listen({ port: config.websocket.port, host, backlog })
         await Promise.race([once(wsServer, 'listening'), once(wsServer, 'error').then(([err]) => { throw err })])
       }
       if (!wsServer) return { publicUrl, adminUrl }

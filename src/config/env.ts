@@ -64,6 +64,7 @@ export const ENV_BINDINGS: ReadonlyArray<readonly [string, string, Parser]> = [
   ['GATEWAY_WORKERS', '/server/workers', workers],
   ['SHUTDOWN_TIMEOUT_MS', '/server/shutdownTimeoutMs', integer],
   ['HEADERS_TIMEOUT_MS', '/server/headersTimeoutMs', integer],
+  ['LISTEN_BACKLOG', '/server/backlog', integer],
   ['WS_PORT', '/websocket/port', integer],
   ['WS_HEARTBEAT_MS', '/websocket/heartbeatMs', integer],
   ['WS_STREAM_MAXLEN', '/websocket/streamMaxLen', integer],

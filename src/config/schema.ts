@@ -37,7 +37,9 @@ export const ServerSchema = Strict({
   /** on SIGTERM: how long in-flight requests may take to finish before the process exits anyway */
   shutdownTimeoutMs: DurationMs(10_000),
   /** a client must have sent its request headers within this (slow-loris); then 408 and the socket closes */
-  headersTimeoutMs: DurationMs(10_000)
+  headersTimeoutMs: DurationMs(10_000),
+  /** the listen backlog: connections the kernel queues before the gateway accepts them (capped by net.core.somaxconn) */
+  backlog: Type.Integer({ minimum: 1, maximum: 65_535, default: 4096 })
 }, { default: {} })
 
 export const RedisSchema = Strict({

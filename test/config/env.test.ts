@@ -40,9 +40,9 @@ t.test('every variable of SPEC.md §6 is read into the config', async (t) => {
     RETRY_ATTEMPTS: '1', RETRY_BUDGET: '0.1', RETRY_BACKOFF_MS: '5',
     API_VERSIONS: '1,2,3', API_DEFAULT_VERSION: 'v2', API_DEPRECATED: '1=2027-06-30, 2=2027-12-01/2028-01-31', API_AFTER_SUNSET: 'serve',
     CORS_ORIGINS: 'https://app.example, https://admin.example', BODY_LIMIT_BYTES: '2048', TRUST_PROXY: '10.0.0.0/8,loopback',
-    WS_HEARTBEAT_MS: '15000', WS_STREAM_MAXLEN: '500', WS_MAX_BUFFER_BYTES: '65536', WS_MAX_MESSAGE_BYTES: '1024', GATEWAY_WORKERS: '2', LOG_LEVEL: 'debug', SHUTDOWN_TIMEOUT_MS: '3000', HEADERS_TIMEOUT_MS: '4000'
+    WS_HEARTBEAT_MS: '15000', WS_STREAM_MAXLEN: '500', WS_MAX_BUFFER_BYTES: '65536', WS_MAX_MESSAGE_BYTES: '1024', GATEWAY_WORKERS: '2', LOG_LEVEL: 'debug', SHUTDOWN_TIMEOUT_MS: '3000', HEADERS_TIMEOUT_MS: '4000', LISTEN_BACKLOG: '2048'
   })
-  t.match(config.server, { port: 9000, host: '127.0.0.1', adminPort: 9001, adminHost: '0.0.0.0', adminToken: 'a-long-enough-admin-token', corsOrigins: ['https://app.example', 'https://admin.example'], bodyLimitBytes: 2048, trustProxy: ['10.0.0.0/8', 'loopback'], workers: 2, logLevel: 'debug', shutdownTimeoutMs: 3000, headersTimeoutMs: 4000 })
+  t.match(config.server, { port: 9000, host: '127.0.0.1', adminPort: 9001, adminHost: '0.0.0.0', adminToken: 'a-long-enough-admin-token', corsOrigins: ['https://app.example', 'https://admin.example'], bodyLimitBytes: 2048, trustProxy: ['10.0.0.0/8', 'loopback'], workers: 2, logLevel: 'debug', shutdownTimeoutMs: 3000, headersTimeoutMs: 4000, backlog: 2048 })
   t.equal(config.websocket.port, 9002)
   t.equal(config.websocket.heartbeatMs, 15_000)
   t.equal(config.websocket.streamMaxLen, 500)
@@ -58,7 +58,7 @@ t.test('every variable of SPEC.md §6 is read into the config', async (t) => {
   t.match(config.retry, { attempts: 1, budget: 0.1, backoffMs: 5, reserve: 10, maxBackoffMs: 250 })
   t.same(config.versioning, { versions: [1, 2, 3], defaultVersion: 2, afterSunset: 'serve', deprecated: [{ version: 1, sunset: '2027-06-30' }, { version: 2, since: '2027-12-01', sunset: '2028-01-31' }] })
   // every binding in the table was exercised by this test
-  const used = new Set(['PORT', 'HOST', 'ADMIN_PORT', 'ADMIN_HOST', 'ADMIN_TOKEN', 'WS_PORT', 'COMMAND_SERVICE_URL', 'QUERY_SERVICE_URL', 'REDIS_URL', 'JWT_SECRET', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_ALGORITHMS', 'JWKS_URL', 'JWT_PUBLIC_KEY', 'RATE_LIMIT_ANONYMOUS', 'RATE_LIMIT_AUTHENTICATED', 'RATE_LIMIT_PREMIUM', 'RATE_LIMIT_WINDOW_MS', 'RATE_LIMIT_FAIL_MODE', 'RATE_LIMIT_ENABLED', 'RATE_LIMIT_LEASE_MAX', 'BREAKER_ERROR_THRESHOLD', 'BREAKER_WINDOW_MS', 'BREAKER_MIN_REQUESTS', 'BREAKER_TIMEOUT_MS', 'BREAKER_RESET_MS', 'BREAKER_HALF_OPEN_REQUESTS', 'RETRY_ATTEMPTS', 'RETRY_BUDGET', 'RETRY_BACKOFF_MS', 'API_VERSIONS', 'API_DEFAULT_VERSION', 'API_DEPRECATED', 'API_AFTER_SUNSET', 'CORS_ORIGINS', 'BODY_LIMIT_BYTES', 'TRUST_PROXY', 'WS_HEARTBEAT_MS', 'WS_STREAM_MAXLEN', 'WS_MAX_BUFFER_BYTES', 'WS_MAX_MESSAGE_BYTES', 'GATEWAY_WORKERS', 'LOG_LEVEL', 'SHUTDOWN_TIMEOUT_MS', 'HEADERS_TIMEOUT_MS', 'REDIS_KEY_PREFIX'])
+  const used = new Set(['PORT', 'HOST', 'ADMIN_PORT', 'ADMIN_HOST', 'ADMIN_TOKEN', 'WS_PORT', 'COMMAND_SERVICE_URL', 'QUERY_SERVICE_URL', 'REDIS_URL', 'JWT_SECRET', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_ALGORITHMS', 'JWKS_URL', 'JWT_PUBLIC_KEY', 'RATE_LIMIT_ANONYMOUS', 'RATE_LIMIT_AUTHENTICATED', 'RATE_LIMIT_PREMIUM', 'RATE_LIMIT_WINDOW_MS', 'RATE_LIMIT_FAIL_MODE', 'RATE_LIMIT_ENABLED', 'RATE_LIMIT_LEASE_MAX', 'BREAKER_ERROR_THRESHOLD', 'BREAKER_WINDOW_MS', 'BREAKER_MIN_REQUESTS', 'BREAKER_TIMEOUT_MS', 'BREAKER_RESET_MS', 'BREAKER_HALF_OPEN_REQUESTS', 'RETRY_ATTEMPTS', 'RETRY_BUDGET', 'RETRY_BACKOFF_MS', 'API_VERSIONS', 'API_DEFAULT_VERSION', 'API_DEPRECATED', 'API_AFTER_SUNSET', 'CORS_ORIGINS', 'BODY_LIMIT_BYTES', 'TRUST_PROXY', 'WS_HEARTBEAT_MS', 'WS_STREAM_MAXLEN', 'WS_MAX_BUFFER_BYTES', 'WS_MAX_MESSAGE_BYTES', 'GATEWAY_WORKERS', 'LOG_LEVEL', 'SHUTDOWN_TIMEOUT_MS', 'HEADERS_TIMEOUT_MS', 'LISTEN_BACKLOG', 'REDIS_KEY_PREFIX'])
   t.same(ENV_BINDINGS.map(([name]) => name).filter((n) => !used.has(n)), [], 'no variable left untested')
 })
 
