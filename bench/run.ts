@@ -17,7 +17,9 @@ import { createHash, randomBytes } from 'node:crypto'
 import os from 'node:os'
 import { createSigner } from 'fast-jwt'
 import { breakerBench, printBreakerRows } from './breaker.js'
-import { start, startUpstream, startRedis, freePort, load, pickLoader, hasTaskset, cpuMs, processTree, rssMb, stopAll, median, gatewayNodeOptions, gatewayNodeFlags, type Server, type Sample } from './harness.js'
+import { spawnSync } from 'node:child_process'
+import { start, startUpstream, startRedis, freePort, load, pickLoader, hasTaskset, pinned, cpuMs, processTree, rssMb, stopAll, median, gatewayNodeOptions, gatewayNodeFlags, type Server, type Sample } from './harness.js'
+import type { EstablishedOptions, EstablishedSample } from './established.js'
 import { chartOf } from './chart.js'
 import { ServerSchema } from '../src/config/schema.js'
 
@@ -50,6 +52,18 @@ export function loadFor (server: Server, seconds: number, connections = Number(f
   return load(server, { loader: pickLoader(flags.loader!), connections, seconds, path: flags.path!, root })
 }
 
+/**
+ * latency on open connections and the time until every connection had an answer
+ * (bench/established.ts), with autocannon on the load generator's core
+ */
+export function establishedFor (server: Server, connections: number, seconds: number, warmSeconds: number): EstablishedSample {
+  const opts: EstablishedOptions = { url: `http://127.0.0.1:${server.port}${server.path ?? flags.path!}`, connections, seconds: warmSeconds + seconds, warmSeconds, headers: server.headers ?? {} }
+  const [cmd, ...args] = pinned('1', [process.execPath, join(here, 'established.js'), JSON.stringify(opts)])
+  const run = spawnSync(cmd!, args, { encoding: 'utf8', timeout: (warmSeconds + seconds + 60) * 1000 })
+  if (run.status !== 0) throw new Error(`established-connection run failed: ${run.stderr || run.error?.message}`)
+  return JSON.parse(run.stdout) as EstablishedSample
+}
+
 /** a gateway is ready when its processes (a primary's workers included) have stopped starting up */
 async function settled (server: Server, processes: number): Promise<Server> {
   const deadline = Date.now() + 30_000
@@ -65,6 +79,7 @@ async function settled (server: Server, processes: number): Promise<Server> {
 }
 
 interface Config { id: string, name: string, extra?: boolean, server: (name: string) => Promise<Server> }
+interface SweepRow extends Row { established?: EstablishedSample }
 interface Row { id: string, name: string, rps: number, p50: number, p99: number, p99Mean: number, cpuUsPerRequest: number, rssMb: number, errors: number, non2xx: number, ratio: { rps: number, p99: number, cpu: number } }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
@@ -94,6 +109,19 @@ const withRatio = (rows: Array<Omit<Row, 'ratio'>>, base: Omit<Row, 'ratio'>): R
 export function formatTable (rows: Row[]): string {
   const head = 'configuration                          req/s   p50 ms   p99 ms  CPU µs/req  RSS MB  errors  non-2xx  rps ratio  p99 ratio'
   const lines = rows.map((r) => `${r.name.padEnd(36)} ${String(r.rps).padStart(7)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${r.cpuUsPerRequest.toFixed(1).padStart(11)} ${String(r.rssMb).padStart(7)} ${String(r.errors).padStart(7)} ${String(r.non2xx).padStart(8)} ${r.ratio.rps.toFixed(2).padStart(10)} ${r.ratio.p99.toFixed(2).padStart(10)}`)
+  return [head, ...lines].join('\n')
+}
+
+const firstAnswers = (e: EstablishedSample | undefined): string => e === undefined ? '' : Number.isNaN(e.allAnsweredMs) ? `${e.answered}/${e.connections} answered` : `${(e.allAnsweredMs / 1000).toFixed(1)} s`
+/** the sweep: whole-run wrk figures, then latency on open connections and when the last connection had its first answer */
+export function formatSweep (points: Array<{ connections: number, rows: SweepRow[] }>): string {
+  const head = 'connections  configuration                          req/s   p99 ms  p99 ratio  RSS MB | open conns: p50 ms   p99 ms  p99 ratio | all answered'
+  const lines = points.flatMap((point) => point.rows.map((r) => {
+    const e = r.established
+    const base = point.rows[0]!.established
+    const open = e === undefined ? '' : `${e.p50.toFixed(1).padStart(17)} ${e.p99.toFixed(1).padStart(8)} ${(base === undefined ? NaN : e.p99 / base.p99).toFixed(2).padStart(10)} | ${firstAnswers(e).padStart(12)}`
+    return `${String(point.connections).padStart(11)}  ${r.name.padEnd(36)} ${String(r.rps).padStart(6)} ${r.p99.toFixed(1).padStart(8)} ${r.ratio.p99.toFixed(2).padStart(10)} ${String(r.rssMb).padStart(7)} |${open}`
+  }))
   return [head, ...lines].join('\n')
 }
 
@@ -147,7 +175,7 @@ async function main (): Promise<void> {
   const sweep = flags.sweep === 'none' ? [] : flags.sweep!.split(',').map(Number)
   const workerCounts = flags.workers === 'none' ? [] : flags.workers!.split(',').map(Number)
   const sweptIds = ['baseline', 'baseline-tuned', 'full']
-  const planned = wanted.length * (warmup + rounds * duration) + sweep.length * wanted.filter((c) => sweptIds.includes(c.id)).length * (warmup + duration) + workerCounts.length * (warmup + rounds * duration)
+  const planned = wanted.length * (warmup + rounds * duration) + sweep.length * wanted.filter((c) => sweptIds.includes(c.id)).length * (warmup + duration + Math.max(warmup, 5) + duration) + workerCounts.length * (warmup + rounds * duration)
   console.log(`HealthPay Gateway bench: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, Node ${process.version}, ${loader} load, ${upstream.kind} upstream, Redis ${redis.url}${redis.own ? ' (its own)' : ''}; servers on CPU 0, load/upstream/Redis on CPU 1${hasTaskset ? '' : ' (taskset missing: nothing pinned)'}`)
   console.log(`gateway processes run as the Dockerfile runs them: node ${gatewayNodeFlags().join(' ')} with NODE_OPTIONS="${gatewayNodeOptions()}"; the baseline with Node's defaults`)
   console.log(`${wanted.length} configurations × ${rounds} rounds × ${duration} s at ${flags.connections} connections, sweep ${sweep.join('/') || 'none'}, workers ${workerCounts.join(' vs ') || 'none'}: about ${Math.ceil(planned / 60)} min of load\n`)
@@ -175,7 +203,7 @@ async function main (): Promise<void> {
   for (const s of servers) if (!swept(s)) s.child.kill('SIGTERM')
 
   // 2. p99 under concurrency: the baseline and the full gateway at each connection count
-  const sweepRows: Array<{ connections: number, rows: Row[] }> = []
+  const sweepRows: Array<{ connections: number, rows: SweepRow[] }> = []
   const pair = servers.filter(swept)
   for (const connections of sweep) {
     if (!timeLeft()) { cut = true; break }
@@ -185,7 +213,13 @@ async function main (): Promise<void> {
       process.stderr.write(`sweep ${connections} connections ${s.name}: ${Math.round(sample.rps)} req/s, p99 ${sample.p99.toFixed(1)} ms, RSS ${sample.rssMb} MB\n`)
       return summarise(wanted.find((c) => c.name === s.name)!.id, s.name, [sample])
     })
-    sweepRows.push({ connections, rows: withRatio(point, point[0]!) })
+    // then the same connection count on connections already open (a warm-up long enough for a saturated server to accept them all)
+    const established = pair.map((s) => {
+      const e = establishedFor(s, connections, duration, Math.max(warmup, 5))
+      process.stderr.write(`sweep ${connections} connections ${s.name}, open connections: p99 ${e.p99.toFixed(1)} ms, every connection answered after ${(e.allAnsweredMs / 1000).toFixed(1)} s\n`)
+      return e
+    })
+    sweepRows.push({ connections, rows: withRatio(point, point[0]!).map((r, i) => ({ ...r, established: established[i]! })) })
   }
   for (const s of pair) s.child.kill('SIGTERM')
 
@@ -222,7 +256,7 @@ async function main (): Promise<void> {
   console.log(formatTable(rows))
   if (sweepRows.length > 0) {
     console.log('\nlatency under concurrency')
-    for (const point of sweepRows) console.log(`${String(point.connections).padStart(5)} connections: ${point.rows.map((r) => `${r.name} ${r.rps} req/s p50 ${r.p50.toFixed(1)} ms p99 ${r.p99.toFixed(1)} ms RSS ${r.rssMb} MB`).join(' | ')}`)
+    console.log(formatSweep(sweepRows))
   }
   if (clusterRows.length > 0) {
     console.log('\ncluster mode (gateway unpinned; wrk, nginx and Redis share the 2 cores with it)')

@@ -74,3 +74,26 @@ t.test('the latency of a configuration is its median round', async (t) => {
   t.equal(median([4, 1, 3, 2]), 2.5, 'even count: the mean of the two middle rounds')
   t.equal(median([7]), 7, 'one round: itself')
 })
+
+t.test('open-connection latency: first answers kept apart, only later requests after the warm-up counted', async (t) => {
+  const { summariseEstablished } = await import('../../bench/established.js')
+  const e = summariseEstablished({ connections: 3, seconds: 12, warmSeconds: 2 }, [4000, 100, 900], [5, 1, 3, 2, 4])
+  t.match(e, { p50: 3, p99: 5, counted: 5, answered: 3, connections: 3, allAnsweredMs: 4000, firstAnswerP50Ms: 900 })
+  t.equal(e.rps, 0.5, 'counted requests over the counted seconds')
+  const partial = summariseEstablished({ connections: 4, seconds: 12, warmSeconds: 2 }, [100, 200], [1])
+  t.ok(Number.isNaN(partial.allAnsweredMs), 'a connection never answered: no "all answered" time')
+  t.equal(partial.answered, 2)
+})
+
+t.test('the sweep table shows the whole-run p99 and the open-connection p99, each as a ratio to the baseline', async (t) => {
+  const { formatSweep } = await import('../../bench/run.js')
+  const { summariseEstablished } = await import('../../bench/established.js')
+  const row = (name: string, p99: number, openP99: number, firsts: number[]) => ({
+    id: name, name, rps: 1000, p50: 1, p99, p99Mean: p99, cpuUsPerRequest: 100, rssMb: 100, errors: 0, non2xx: 0, ratio: { rps: 1, p99: p99 / 7000, cpu: 1 },
+    established: summariseEstablished({ connections: 2, seconds: 10, warmSeconds: 5 }, firsts, [openP99])
+  })
+  const out = formatSweep([{ connections: 1000, rows: [row('bare', 7000, 300, [100, 800]), row('gateway', 7700, 330, [100])] }])
+  const [, bare, gateway] = out.split('\n')
+  t.match(bare, /1000 {2}bare .*7000\.0 +1\.00 .*300\.0 +1\.00 \| +0\.8 s$/)
+  t.match(gateway, /7700\.0 +1\.10 .*330\.0 +1\.10 \| +1\/2 answered$/)
+})
