@@ -148,11 +148,6 @@ export async function until (condition: () => boolean | Promise<boolean>, ms = 5
 export const answeredBy = (res: { json: () => { upstream: string } }): string => res.json().upstream
 
 /**
- * Writes raw bytes to the gateway and returns everything it sends back until it
- * closes the connection (send `Connection: close` for a normal request): for what an
- * HTTP client library would refuse to send.
- */
-/**
  * Writes `parts` on a fresh socket (each one write, in order, each after the previous
  * was flushed; a function in between is awaited first) and collects everything until
  * the server closes the connection, or `deadlineMs` (then `closed` is false).
@@ -178,12 +173,52 @@ export async function rawSocketExchange (url: string, parts: Array<string | Buff
   return { raw, closed: !timedOut }
 }
 
+/**
+ * Writes raw bytes to the gateway and returns everything it sends back until it
+ * closes the connection (send `Connection: close` for a normal request): for what an
+ * HTTP client library would refuse to send.
+ */
 export async function rawExchange (url: string, bytes: string): Promise<string> {
   const socket = net.connect(Number(new URL(url).port), '127.0.0.1')
   await once(socket, 'connect')
   socket.write(bytes)
   let raw = ''
   for await (const chunk of socket) raw += chunk
+  return raw
+}
+
+/** the length of the first complete HTTP/1.1 response in `raw` (Content-Length or chunked), or -1 */
+function firstResponseLength (raw: string): number {
+  const end = raw.indexOf('\r\n\r\n')
+  if (end < 0) return -1
+  const head = raw.slice(0, end)
+  const length = /\r\ncontent-length:\s*(\d+)/i.exec(head)
+  if (length) return raw.length >= end + 4 + Number(length[1]) ? end + 4 + Number(length[1]) : -1
+  if (/\r\ntransfer-encoding:\s*chunked/i.test(head)) {
+    const last = raw.indexOf('\r\n0\r\n\r\n', end)
+    return last < 0 ? -1 : last + 7
+  }
+  return /^HTTP\/1\.1 (1\d\d|204|304) /.test(head) ? end + 4 : -1
+}
+
+/**
+ * Like rawExchange for a request that leaves the connection open (no `Connection: close`):
+ * returns the first complete response, then closes the socket.
+ */
+export async function rawRequest (url: string, bytes: string): Promise<string> {
+  const socket = net.connect(Number(new URL(url).port), '127.0.0.1')
+  socket.setEncoding('latin1')
+  await once(socket, 'connect')
+  socket.write(bytes)
+  let raw = ''
+  for await (const chunk of socket) {
+    raw += chunk as string
+    const length = firstResponseLength(raw)
+    if (length >= 0) {
+      socket.destroy()
+      return raw.slice(0, length)
+    }
+  }
   return raw
 }
 
