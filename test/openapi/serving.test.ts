@@ -70,8 +70,11 @@ t.test('many Host values: each answer names its own origin, from one rendering (
     const host = i % 2 === 0 ? `h${i}.example:${8000 + i}` : `[::${i.toString(16)}]`
     const [json, yaml] = await Promise.all([call(`${gw.url}/openapi.json`, { headers: { host } }), call(`${gw.url}/docs/yaml`, { headers: { host } })])
     const fromJson = json.json()
-    const fromYaml = parse(yaml.text)
     t.same(fromJson.servers, [{ url: `http://${host}` }], host)
+    // the whole YAML document parsed for every tenth host (a parse is ~100 ms); its servers line for every host
+    t.match(yaml.text, `\n  - url: http://${host}\n`, `${host} (YAML servers)`)
+    if (i % 10 !== 0) continue
+    const fromYaml = parse(yaml.text)
     t.same(fromYaml.servers, [{ url: `http://${host}` }], `${host} (YAML)`)
     if (i === 0) {
       t.same(withoutServers(fromJson), file)
