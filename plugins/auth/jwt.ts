@@ -11,7 +11,7 @@ import { BoundedCache } from '../../src/bounded-cache.js'
 import { JwksCache } from './jwks.js'
 import { consumerFromClaims, type Consumer } from './consumer.js'
 import { invalidToken, authUnavailable, type AuthError } from './errors.js'
-import { JWT_ALGORITHMS, type JwtAlgorithm, type JwtConfig } from './options.js'
+import { JWT_ALGORITHMS, DEFAULT_JWT_ALGORITHMS, type JwtAlgorithm, type JwtConfig } from './options.js'
 
 type Verify = (token: string) => Record<string, unknown>
 
@@ -62,8 +62,13 @@ export class JwtAuthenticator {
       })
     }
     const unverifiable = config.algorithms.filter((a) => (isHmac(a) ? !this.hmac : !this.publicKey?.algorithms.includes(a) && !this.jwks))
-    if (unverifiable.length > 0) {
-      log.warn({ algorithms: unverifiable }, 'JWT algorithms allowed without a key to verify them: such tokens are refused (set JWT_SECRET for HS*, JWT_PUBLIC_KEY or JWKS_URL for the others)')
+    const anyKey = this.hmac !== undefined || this.publicKey !== undefined || this.jwks !== undefined
+    const defaulted = config.algorithms.length === DEFAULT_JWT_ALGORITHMS.length && DEFAULT_JWT_ALGORITHMS.every((a) => config.algorithms.includes(a))
+    if (!anyKey) {
+      log.warn({}, 'no JWT key configured: every bearer token is refused (set JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL; API keys still work)')
+    } else if (unverifiable.length > 0 && !defaulted) {
+      // the default list names one algorithm of each family, whichever keys there are: only a list someone chose is worth a warning
+      log.warn({ algorithms: unverifiable }, 'JWT_ALGORITHMS names algorithms without a key to verify them: such tokens are refused (set JWT_SECRET for HS*, JWT_PUBLIC_KEY or JWKS_URL for the others)')
     }
   }
 

@@ -5,6 +5,8 @@ import { Strict, HttpUrl, DurationMs, PositiveInt, type DeepReadonly } from '../
 // `none` is deliberately absent: it cannot be configured.
 export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const
 export type JwtAlgorithm = typeof JWT_ALGORITHMS[number]
+/** one of each family: which of them can be verified depends on the keys configured */
+export const DEFAULT_JWT_ALGORITHMS: readonly JwtAlgorithm[] = ['HS256', 'RS256', 'ES256']
 
 export const JwtSchema = Strict({
   secret: Type.Optional(Type.String({ minLength: 32, description: 'an HS* secret of at least 32 characters' })),
@@ -12,7 +14,7 @@ export const JwtSchema = Strict({
   jwksUrl: Type.Optional(HttpUrl),
   issuer: Type.Optional(Type.String({ minLength: 1 })),
   audience: Type.Optional(Type.String({ minLength: 1 })),
-  algorithms: Type.Array(Type.Union(JWT_ALGORITHMS.map((a) => Type.Literal(a))), { default: ['HS256', 'RS256', 'ES256'], minItems: 1 }),
+  algorithms: Type.Array(Type.Union(JWT_ALGORITHMS.map((a) => Type.Literal(a))), { default: [...DEFAULT_JWT_ALGORITHMS], minItems: 1 }),
   clockSkewSeconds: Type.Integer({ minimum: 0, maximum: 300, default: 30 }),
   /** an unknown `kid` fetches the JWKS again at most this often */
   jwksCooldownMs: DurationMs(10_000),

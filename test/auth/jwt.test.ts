@@ -173,3 +173,15 @@ t.test('a verified token is cached until it expires, then refused', async (t) =>
   t.ok(Date.now() - started < 3000, `refused ${Date.now() - started} ms later`)
   void gw
 })
+
+t.test('start-up warnings: none for the default algorithm list with a key, one when no key at all, one for a chosen list naming algorithms without a key', async (t) => {
+  const up = await startUpstream(t)
+  const warnings = async (jwt: Record<string, unknown>) => {
+    const lines: string[] = []
+    await startGateway(t, { services: servicesFor(up.url), server: { logLevel: 'warn' }, jwt }, { logStream: { write: (l: string) => lines.push(l) } })
+    return lines.map((l) => JSON.parse(l)).filter((l) => /JWT/.test(l.msg))
+  }
+  t.same(await warnings({ secret: TEST_SECRET }), [], 'JWT_SECRET and the default list (HS256, RS256, ES256): nothing to warn about')
+  t.match(await warnings({}), [{ level: 40, msg: /^no JWT key configured: every bearer token is refused/ }])
+  t.match(await warnings({ secret: TEST_SECRET, algorithms: ['HS256', 'RS384'] }), [{ level: 40, algorithms: ['RS384'], msg: /^JWT_ALGORITHMS names algorithms without a key/ }])
+})
