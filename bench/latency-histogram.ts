@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import { createSigner } from 'fast-jwt'
 import { start, freePort, loadFor as load, flags } from './run.js'
-import { pickLoader } from './harness.js'
+import { pickLoader, gatewayNodeOptions, gatewayNodeFlags } from './harness.js'
 import { LATENCY_BUCKETS } from '../plugins/metrics/metrics.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -223,8 +223,10 @@ async function main (): Promise<void> {
     ...await start('gateway', '0', join(root, 'dist', 'src', 'server.js'), {
       HOST: '127.0.0.1', ADMIN_HOST: '127.0.0.1', ADMIN_PORT: String(adminPort), LOG_LEVEL: 'warn',
       COMMAND_SERVICE_URL: upstreamUrl, QUERY_SERVICE_URL: upstreamUrl,
-      JWT_SECRET: secret, RATE_LIMIT_PREMIUM: '1000000000'
-    }),
+      JWT_SECRET: secret, RATE_LIMIT_PREMIUM: '1000000000',
+      // as the Dockerfile runs it, like every gateway in npm run bench
+      NODE_OPTIONS: gatewayNodeOptions()
+    }, gatewayNodeFlags()),
     headers: { authorization: `Bearer ${token}` }
   }
   try {
