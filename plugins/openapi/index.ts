@@ -79,8 +79,21 @@ const PLACEHOLDER = 'http://request-origin.invalid'
 
 const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
-async function openapi (app: FastifyInstance, options: OpenApiOptions): Promise<void> {
-  const { text, document } = options.spec ?? loadSpec()
+interface Rendering {
+  /** the document as JSON, servers as in the file */
+  json: string
+  /** the JSON and the YAML split around the placeholder origin; undefined when the file sets servers itself */
+  around: { json: [string, string], yaml: [string, string] } | undefined
+}
+
+// one rendering per spec (loadSpec's object is shared by the process): a gateway built
+// again in the same process (tests, a reload) does not parse and print the YAML again
+const renderings = new WeakMap<object, Rendering>()
+
+function renderingOf (spec: { text: string, document: OpenApiDocument }): Rendering {
+  const known = renderings.get(spec)
+  if (known !== undefined) return known
+  const { text, document } = spec
   const fixed = hasServers(document)
   const yamlBase = fixed ? undefined : parseDocument(text)
   if (yamlBase !== undefined && !isMap(yamlBase.contents)) throw new Error('openapi/openapi.yaml: the document is not a YAML mapping')
@@ -89,15 +102,24 @@ async function openapi (app: FastifyInstance, options: OpenApiOptions): Promise<
   // 70–265 ms of event loop each: a cheap way to stall the gateway). The origin is
   // http(s)://host[:port] (requestOrigin's pattern), safe inside a JSON string and a
   // double-quoted YAML scalar alike.
-  const json = JSON.stringify(document)
   const split = (rendered: string): [string, string] => {
     const at = rendered.indexOf(PLACEHOLDER)
     if (at === -1 || rendered.indexOf(PLACEHOLDER, at + 1) !== -1) throw new Error('openapi: the servers placeholder must appear exactly once')
     return [rendered.slice(0, at), rendered.slice(at + PLACEHOLDER.length)]
   }
-  const around = fixed
-    ? undefined
-    : { json: split(JSON.stringify(withServers(document, PLACEHOLDER))), yaml: split(yamlWithServers(yamlBase!, PLACEHOLDER)) }
+  const rendering: Rendering = {
+    json: JSON.stringify(document),
+    around: fixed ? undefined : { json: split(JSON.stringify(withServers(document, PLACEHOLDER))), yaml: split(yamlWithServers(yamlBase!, PLACEHOLDER)) }
+  }
+  renderings.set(spec, rendering)
+  return rendering
+}
+
+async function openapi (app: FastifyInstance, options: OpenApiOptions): Promise<void> {
+  const spec = options.spec ?? loadSpec()
+  const { text, document } = spec
+  const { json, around } = renderingOf(spec)
+  const fixed = around === undefined
 
   const render = (format: 'json' | 'yaml', origin: string | undefined): string => {
     if (around === undefined || origin === undefined) return format === 'json' ? json : text

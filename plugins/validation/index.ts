@@ -74,6 +74,8 @@ async function validation (scope: FastifyInstance, { operations }: ValidationPlu
   })
 }
 
+const compiledFor = new WeakMap<OpenApiDocument, { ajv: ReturnType<typeof createAjv>, byPrefix: Map<string, OperationIndex> }>()
+
 /**
  * The validators of every validating route (`validate: true`), by concrete prefix,
  * compiled once. A validating route the document has no operation for is a
@@ -84,10 +86,20 @@ export function compileRouteValidators (entries: readonly VersionedRoute[], docu
   const validating = entries.filter((e) => e.route.validate)
   if (validating.length === 0) return out
   const doc = document()
-  const ajv = createAjv(doc)
+  // the document is frozen and shared by the process: a gateway built again (tests, a
+  // reload) reuses what an earlier one compiled instead of generating the code again
+  let compiled = compiledFor.get(doc)
+  if (compiled === undefined) {
+    compiled = { ajv: createAjv(doc), byPrefix: new Map() }
+    compiledFor.set(doc, compiled)
+  }
   const missing: string[] = []
   for (const { route } of validating) {
-    const index = compileOperations(doc, route.prefix, ajv)
+    let index = compiled.byPrefix.get(route.prefix)
+    if (index === undefined) {
+      index = compileOperations(doc, route.prefix, compiled.ajv)
+      compiled.byPrefix.set(route.prefix, index)
+    }
     if (index.size === 0) missing.push(`${route.prefix} (route ${route.name})`)
     out.set(route.prefix, index)
   }

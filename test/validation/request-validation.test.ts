@@ -6,7 +6,7 @@
 import t from 'tap'
 import net from 'node:net'
 import { once } from 'node:events'
-import { startGateway, startUpstream, servicesFor, call, echo, rawExchange, testConfig } from '../helpers.js'
+import { startGateway, startUpstream, servicesFor, call, echo, rawExchange, testConfig, specRoutes } from '../helpers.js'
 import { buildGateway } from '../../src/gateway.js'
 
 const money = (field: string, type: string, extra: Record<string, unknown> = {}) => ({
@@ -255,4 +255,19 @@ t.test('a chunked valid body reaches the upstream with its length; a retry sends
     t.equal(seen.headers['content-length'], String(body.length))
     t.equal(seen.headers['transfer-encoding'], undefined)
   }
+})
+
+t.test('validators are compiled once per document: a gateway built again in the process reuses them, another document gets its own', async (t) => {
+  const { compileRouteValidators } = await import('../../plugins/validation/index.js')
+  const { buildRouteTable } = await import('../../plugins/versioning/routes.js')
+  const { loadSpec } = await import('../../plugins/openapi/spec.js')
+  const config = testConfig({ routes: specRoutes() })
+  const { table } = buildRouteTable(config.routes, config.versioning)
+  const first = compileRouteValidators(table.routes, () => loadSpec().document)
+  const again = compileRouteValidators(table.routes, () => loadSpec().document)
+  t.ok(first.size > 0, 'the command routes validate')
+  for (const [prefix, index] of first) t.equal(again.get(prefix), index, `${prefix}: the same compiled index`)
+  const other = structuredClone(loadSpec().document)
+  const separate = compileRouteValidators(table.routes, () => other)
+  for (const [prefix, index] of first) t.not(separate.get(prefix), index, `${prefix}: another document, compiled for itself`)
 })
