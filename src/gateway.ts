@@ -53,7 +53,7 @@ export interface GatewayDeps {
   now?: () => number
   /** where log lines go (default stdout; tests capture them) */
   logStream?: { write: (line: string) => unknown }
-  /** the OpenAPI document requests are validated against (default: openapi/openapi.yaml) */
+  /** the OpenAPI document requests are validated against (default: openapi/openapi.yaml); treated as immutable: what is compiled from it is reused by later gateways given the same object */
   openapi?: OpenApiDocument
 }
 
