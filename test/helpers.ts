@@ -175,15 +175,26 @@ export async function rawSocketExchange (url: string, parts: Array<string | Buff
 
 /**
  * Writes raw bytes to the gateway and returns everything it sends back until it
- * closes the connection (send `Connection: close` for a normal request): for what an
+ * closes the connection (send `Connection: close` for a normal request), or with
+ * `oneResponse` only the first complete response, closing the socket then: for what an
  * HTTP client library would refuse to send.
  */
-export async function rawExchange (url: string, bytes: string): Promise<string> {
+export async function rawExchange (url: string, bytes: string, opts: { oneResponse?: boolean } = {}): Promise<string> {
   const socket = net.connect(Number(new URL(url).port), '127.0.0.1')
+  // one response: read as latin1 so Content-Length counts bytes; else as before (utf8)
+  if (opts.oneResponse === true) socket.setEncoding('latin1')
   await once(socket, 'connect')
   socket.write(bytes)
   let raw = ''
-  for await (const chunk of socket) raw += chunk
+  for await (const chunk of socket) {
+    raw += chunk
+    if (opts.oneResponse !== true) continue
+    const length = firstResponseLength(raw)
+    if (length >= 0) {
+      socket.destroy()
+      return raw.slice(0, length)
+    }
+  }
   return raw
 }
 
@@ -199,27 +210,6 @@ function firstResponseLength (raw: string): number {
     return last < 0 ? -1 : last + 7
   }
   return /^HTTP\/1\.1 (1\d\d|204|304) /.test(head) ? end + 4 : -1
-}
-
-/**
- * Like rawExchange for a request that leaves the connection open (no `Connection: close`):
- * returns the first complete response, then closes the socket.
- */
-export async function rawRequest (url: string, bytes: string): Promise<string> {
-  const socket = net.connect(Number(new URL(url).port), '127.0.0.1')
-  socket.setEncoding('latin1')
-  await once(socket, 'connect')
-  socket.write(bytes)
-  let raw = ''
-  for await (const chunk of socket) {
-    raw += chunk as string
-    const length = firstResponseLength(raw)
-    if (length >= 0) {
-      socket.destroy()
-      return raw.slice(0, length)
-    }
-  }
-  return raw
 }
 
 /** The problems a ConfigError lists for this environment ([] when the config loads). */

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap'
 import http from 'node:http'
 import { once } from 'node:events'
 import { WebSocket } from 'ws'
-import { startUpstream, startGateway, servicesFor, specRoutes, call, signToken, bearer, TEST_SECRET, configProblems, rawExchange, rawRequest, startWsUpstream } from '../helpers.js'
+import { startUpstream, startGateway, servicesFor, specRoutes, call, signToken, bearer, TEST_SECRET, configProblems, rawExchange, startWsUpstream } from '../helpers.js'
 import { sha256Hex } from '../../plugins/auth/api-keys.js'
 
 const ANALYST_KEY = 'hpk_test-analyst-key-0123456789'
@@ -173,7 +173,7 @@ t.test('on a WebSocket route only WebSocket upgrades are tunnelled (no h2c or ot
   const { up, gw } = await gateway(t)
   const token = signToken({ sub: 'u-alice' })
   // the connection stays open (no close asked): read the one response, not until the idle timeout
-  const raw = await rawRequest(gw.url, `GET /v1/graphql HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n`)
+  const raw = await rawExchange(gw.url, `GET /v1/graphql HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n`, { oneResponse: true })
   t.match(raw, /^HTTP\/1\.1 200 /, 'answered as plain HTTP, no 101')
   t.equal(up.requests.length, 1)
   t.equal(up.requests[0]!.headers.upgrade, undefined, 'the upgrade is not passed on')
